@@ -1,0 +1,303 @@
+// Package graph builds the process-to-process connection graph from trace events.
+//
+// The two lines of one local connection (→ from the client, ← from the server, same 4-tuple)
+// become one edge client → server. A connect with no matching accept points to an external
+// node for the remote endpoint ip:port; an accept with no matching connect comes from an
+// external node for the remote host ip. Repeated connections between the same pair are one
+// edge carrying the number of connections; failed connects are edges of their own.
+package graph
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"netflow/net_visualizer/internal/trace"
+)
+
+// NodeKind distinguishes traced processes from endpoints seen only from one side.
+type NodeKind uint8
+
+const (
+	Process  NodeKind = 1
+	External NodeKind = 2
+)
+
+func (k NodeKind) String() string {
+	if k == Process {
+		return "process"
+	}
+	return "external"
+}
+
+// nodeKey identifies a node. For a process: host, pid and comm. For an external endpoint:
+// host and address; HostOnly externals (the client side of an unmatched accept) have port 0.
+type nodeKey struct {
+	kind     NodeKind
+	host     string
+	pid      uint32
+	comm     string
+	addr     netip.AddrPort
+	hostOnly bool
+}
+
+type nodeID int32
+
+type edgeKey struct {
+	from, to nodeID
+	failed   bool
+}
+
+type edgeData struct {
+	conns uint64
+	ports []uint16 // server ports, unsorted, distinct
+}
+
+// connKey is one TCP connection: its client end and its server end.
+type connKey struct {
+	host           string
+	client, server netip.AddrPort
+}
+
+type pending struct {
+	dir   trace.Direction
+	node  nodeID
+	count uint64
+}
+
+// Builder accumulates events. The zero value is not usable; call New.
+type Builder struct {
+	keys    []nodeKey
+	attrs   [][]trace.Attr
+	index   map[nodeKey]nodeID
+	edges   map[edgeKey]*edgeData
+	pending map[connKey]pending
+
+	events, conns, lost uint64
+}
+
+// New returns an empty Builder.
+func New() *Builder {
+	return &Builder{
+		index:   make(map[nodeKey]nodeID),
+		edges:   make(map[edgeKey]*edgeData),
+		pending: make(map[connKey]pending),
+	}
+}
+
+// perEvent are metadata keys that describe one call, not the process: not kept on nodes.
+var perEvent = map[string]bool{"tid": true, "ts": true, "time": true}
+
+func (b *Builder) node(k nodeKey, attrs []trace.Attr) nodeID {
+	if id, ok := b.index[k]; ok {
+		return id
+	}
+	id := nodeID(len(b.keys))
+	b.index[k] = id
+	b.keys = append(b.keys, k)
+	var kept []trace.Attr
+	for _, a := range attrs {
+		if !perEvent[a.Key] {
+			kept = append(kept, a)
+		}
+	}
+	b.attrs = append(b.attrs, kept)
+	return id
+}
+
+func (b *Builder) addEdge(from, to nodeID, failed bool, port uint16, n uint64) {
+	k := edgeKey{from, to, failed}
+	e := b.edges[k]
+	if e == nil {
+		e = &edgeData{}
+		b.edges[k] = e
+	}
+	e.conns += n
+	if !slices.Contains(e.ports, port) {
+		e.ports = append(e.ports, port)
+	}
+}
+
+// AddLost records that the tracer reported n events lost.
+func (b *Builder) AddLost(n uint64) { b.lost += n }
+
+// Add records one event.
+func (b *Builder) Add(ev *trace.Event) {
+	b.events++
+	proc := b.node(nodeKey{kind: Process, host: ev.Host, pid: ev.PID, comm: ev.Comm}, ev.Attrs)
+	count := max(ev.Count, 1)
+	if ev.Dir == trace.Out && ev.Failed() {
+		// A failed connect has no other side; it never matches anything.
+		ext := b.node(nodeKey{kind: External, host: ev.Host, addr: ev.Remote}, nil)
+		b.addEdge(proc, ext, true, ev.Remote.Port(), count)
+		b.conns += count
+		return
+	}
+	var key connKey
+	if ev.Dir == trace.Out {
+		key = connKey{host: ev.Host, client: ev.Local, server: ev.Remote}
+	} else {
+		key = connKey{host: ev.Host, client: ev.Remote, server: ev.Local}
+	}
+	p, ok := b.pending[key]
+	switch {
+	case !ok:
+		b.pending[key] = pending{dir: ev.Dir, node: proc, count: count}
+	case p.dir == ev.Dir:
+		// The same side seen twice before its peer: one connection, reported twice.
+	default:
+		client, server := proc, p.node
+		if ev.Dir == trace.In {
+			client, server = p.node, proc
+		}
+		b.addEdge(client, server, false, key.server.Port(), max(count, p.count))
+		b.conns += max(count, p.count)
+		delete(b.pending, key)
+	}
+}
+
+// Stats counts what the builder has seen.
+type Stats struct {
+	Lines       uint64 `json:"lines"`       // input lines read (filled in by the reader)
+	Malformed   uint64 `json:"malformed"`   // lines skipped as malformed (filled in by the reader)
+	Events      uint64 `json:"events"`      // event lines added
+	Connections uint64 `json:"connections"` // distinct connections, both sides of a local one counted once
+	Processes   int    `json:"processes"`
+	Edges       int    `json:"edges"`
+	Lost        uint64 `json:"lost"` // events the tracer reported lost
+}
+
+// Node is a vertex of the finished graph.
+type Node struct {
+	ID    string // "n1", "n2", ... in output order
+	Kind  NodeKind
+	Host  string
+	PID   uint32         // processes
+	Comm  string         // processes
+	Addr  netip.AddrPort // externals
+	Port  bool           // externals: Addr's port is meaningful (ip:port, not just ip)
+	Attrs []trace.Attr   // processes: metadata such as uid, first value seen
+}
+
+// AddrString is the external endpoint as "ip:port", "[v6]:port", or "ip" for a host.
+func (n *Node) AddrString() string {
+	if !n.Port {
+		return n.Addr.Addr().String()
+	}
+	return n.Addr.String()
+}
+
+// Edge is a deduplicated, directed client → server edge.
+type Edge struct {
+	From, To    int // indexes into Graph.Nodes
+	Connections uint64
+	Ports       []uint16 // server ports, ascending
+	Failed      bool
+}
+
+// Graph is a finished, sorted graph: same events in, same Graph out.
+type Graph struct {
+	Nodes []Node
+	Edges []Edge
+	Stats Stats
+}
+
+// Graph returns the graph of everything added so far. Connections still waiting for their
+// other side are drawn as unmatched; the builder itself is not changed, so adding may go on.
+func (b *Builder) Graph() *Graph {
+	edges := make(map[edgeKey]*edgeData, len(b.edges)+len(b.pending))
+	for k, e := range b.edges {
+		edges[k] = &edgeData{conns: e.conns, ports: slices.Clone(e.ports)}
+	}
+	keys := slices.Clone(b.keys)
+	attrs := slices.Clone(b.attrs)
+	index := make(map[nodeKey]nodeID, len(b.index))
+	for k, v := range b.index {
+		index[k] = v
+	}
+	view := &Builder{keys: keys, attrs: attrs, index: index, edges: edges}
+	conns := b.conns
+	for k, p := range b.pending {
+		conns += p.count
+		if p.dir == trace.Out {
+			ext := view.node(nodeKey{kind: External, host: k.host, addr: k.server}, nil)
+			view.addEdge(p.node, ext, false, k.server.Port(), p.count)
+		} else {
+			ext := view.node(nodeKey{kind: External, host: k.host, addr: netip.AddrPortFrom(k.client.Addr(), 0), hostOnly: true}, nil)
+			view.addEdge(ext, p.node, false, k.server.Port(), p.count)
+		}
+	}
+
+	// Keep only nodes that are on an edge or are processes (a process that only failed
+	// still has an edge; every process has at least one line).
+	order := make([]nodeID, len(view.keys))
+	for i := range order {
+		order[i] = nodeID(i)
+	}
+	slices.SortFunc(order, func(a, c nodeID) int { return compareKeys(&view.keys[a], &view.keys[c]) })
+	pos := make([]int, len(view.keys))
+	g := &Graph{Nodes: make([]Node, len(order))}
+	procs := 0
+	for i, id := range order {
+		pos[id] = i
+		k := view.keys[id]
+		n := Node{ID: "n" + strconv.Itoa(i+1), Kind: k.kind, Host: k.host}
+		if k.kind == Process {
+			procs++
+			n.PID, n.Comm, n.Attrs = k.pid, k.comm, view.attrs[id]
+		} else {
+			n.Addr, n.Port = k.addr, !k.hostOnly
+		}
+		g.Nodes[i] = n
+	}
+	for k, e := range view.edges {
+		ports := slices.Clone(e.ports)
+		slices.Sort(ports)
+		g.Edges = append(g.Edges, Edge{From: pos[k.from], To: pos[k.to], Connections: e.conns, Ports: ports, Failed: k.failed})
+	}
+	slices.SortFunc(g.Edges, func(a, c Edge) int {
+		if r := cmp.Compare(a.From, c.From); r != 0 {
+			return r
+		}
+		if r := cmp.Compare(a.To, c.To); r != 0 {
+			return r
+		}
+		if a.Failed == c.Failed {
+			return 0
+		}
+		if a.Failed {
+			return 1
+		}
+		return -1
+	})
+	g.Stats = Stats{Events: b.events, Connections: conns, Processes: procs, Edges: len(g.Edges), Lost: b.lost}
+	return g
+}
+
+// compareKeys orders nodes: by host, processes before externals, processes by name then pid,
+// externals by address.
+func compareKeys(a, b *nodeKey) int {
+	if r := cmp.Compare(a.host, b.host); r != 0 {
+		return r
+	}
+	if r := cmp.Compare(a.kind, b.kind); r != 0 {
+		return r
+	}
+	if a.kind == Process {
+		if r := cmp.Compare(a.comm, b.comm); r != 0 {
+			return r
+		}
+		return cmp.Compare(a.pid, b.pid)
+	}
+	if r := a.addr.Compare(b.addr); r != 0 {
+		return r
+	}
+	if a.hostOnly == b.hostOnly {
+		return 0
+	}
+	if a.hostOnly {
+		return -1
+	}
+	return 1
+}

@@ -1,0 +1,251 @@
+// Package render writes a graph.Graph as DOT, JSON, or a picture rendered by Graphviz.
+// It is the only package that knows about github.com/emicklei/dot.
+package render
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emicklei/dot"
+
+	"netflow/net_visualizer/internal/graph"
+)
+
+// Formats lists the output formats, in the order the manual gives them.
+var Formats = []string{"dot", "json", "svg", "png"}
+
+// Write renders g in format to w.
+func Write(w io.Writer, g *graph.Graph, format string) error {
+	switch format {
+	case "dot":
+		return DOT(w, g)
+	case "json":
+		return JSON(w, g)
+	case "svg", "png":
+		return Image(w, g, format)
+	}
+	return fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
+}
+
+// Text makes a string safe to show: every byte that is not printable UTF-8 is written as
+// \xNN, so a hostile process name shows up literally and cannot break a label or a line.
+func Text(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size <= 1) || !strconv.IsPrint(r) {
+			for _, c := range []byte(s[i : i+size]) {
+				fmt.Fprintf(&b, `\x%02x`, c)
+			}
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// maxLabel bounds a name inside a picture; JSON keeps it whole.
+// Labels need no escaping beyond Text: emicklei/dot quotes them with Go's %q, and Graphviz
+// reads the resulting \\ and \" as a literal backslash and quote (never as its \N or \l).
+const maxLabel = 48
+
+func labelText(s string) string {
+	s = Text(s)
+	if utf8.RuneCountInString(s) <= maxLabel {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:maxLabel-1]) + "…"
+}
+
+// NodeLabel is what a node shows.
+func NodeLabel(n *graph.Node) string {
+	var s string
+	if n.Kind == graph.Process {
+		s = labelText(n.Comm) + "\npid " + strconv.FormatUint(uint64(n.PID), 10)
+	} else {
+		s = labelText(n.AddrString())
+	}
+	return s
+}
+
+// EdgeLabel is what an edge shows: server port(s) and the connection count.
+func EdgeLabel(e *graph.Edge) string {
+	var b strings.Builder
+	for i, p := range e.Ports {
+		if i == 4 && len(e.Ports) > 5 {
+			fmt.Fprintf(&b, " +%d ports", len(e.Ports)-4)
+			break
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, ":%d", p)
+	}
+	if e.Failed {
+		fmt.Fprintf(&b, "\nfailed ×%d", e.Connections)
+	} else if e.Connections > 1 {
+		fmt.Fprintf(&b, "\n×%d", e.Connections)
+	}
+	return b.String()
+}
+
+// Title is the graph's caption, with the warning when the trace is incomplete.
+func Title(g *graph.Graph) string {
+	s := g.Stats
+	t := fmt.Sprintf("netflow: %d processes, %d connections", s.Processes, s.Connections)
+	if s.Lost > 0 {
+		t += fmt.Sprintf("\nINCOMPLETE: the tracer lost %d events", s.Lost)
+	}
+	return t
+}
+
+// DOT writes g as a Graphviz digraph. Identical graphs give identical bytes.
+func DOT(w io.Writer, g *graph.Graph) error {
+	d := dot.NewGraph(dot.Directed)
+	d.ID("netflow")
+	d.Attr("rankdir", "LR")
+	d.Attr("label", Title(g))
+	d.Attr("labelloc", "t")
+	d.Attr("fontname", "Helvetica")
+	nodes := make([]dot.Node, len(g.Nodes))
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		// emicklei/dot writes nodes sorted by this id and names them by creation order;
+		// zero-padded ids make both the order of g.Nodes.
+		dn := d.Node(fmt.Sprintf("%09d", i)).Label(NodeLabel(n)).Attr("fontname", "Helvetica")
+		if n.Kind == graph.Process {
+			dn.Attr("shape", "box").Attr("style", "rounded,filled").Attr("fillcolor", "#dbe9f6")
+		} else {
+			dn.Attr("shape", "ellipse").Attr("style", "dashed").Attr("color", "#666666")
+		}
+		nodes[i] = dn
+	}
+	for i := range g.Edges {
+		e := &g.Edges[i]
+		de := d.Edge(nodes[e.From], nodes[e.To]).Label(EdgeLabel(e)).Attr("fontname", "Helvetica")
+		if e.Failed {
+			de.Attr("color", "red").Attr("fontcolor", "red").Attr("style", "dashed")
+		}
+		if e.Connections > 1 {
+			de.Attr("penwidth", fmt.Sprintf("%.1f", penWidth(e.Connections)))
+		}
+	}
+	bw := bufio.NewWriter(w)
+	d.Write(bw)
+	return bw.Flush()
+}
+
+func penWidth(n uint64) float64 {
+	w := 1.0
+	for n > 1 && w < 5 {
+		n /= 10
+		w += 0.8
+	}
+	return w
+}
+
+// jsonGraph is the documented JSON shape.
+type jsonGraph struct {
+	Nodes []jsonNode  `json:"nodes"`
+	Edges []jsonEdge  `json:"edges"`
+	Stats graph.Stats `json:"stats"`
+	// Incomplete is true when the tracer reported lost events.
+	Incomplete bool `json:"incomplete"`
+}
+
+type jsonNode struct {
+	ID    string            `json:"id"`
+	Kind  string            `json:"kind"`
+	Host  string            `json:"host,omitempty"`
+	PID   uint32            `json:"pid,omitempty"`
+	Comm  *string           `json:"comm,omitempty"`
+	Addr  string            `json:"addr,omitempty"`
+	Attrs map[string]string `json:"attrs,omitempty"`
+}
+
+type jsonEdge struct {
+	From        string   `json:"from"`
+	To          string   `json:"to"`
+	Connections uint64   `json:"connections"`
+	Ports       []uint16 `json:"ports"`
+	Failed      bool     `json:"failed"`
+}
+
+// JSON writes g in the JSON shape the README documents.
+func JSON(w io.Writer, g *graph.Graph) error {
+	out := jsonGraph{Nodes: make([]jsonNode, 0, len(g.Nodes)), Edges: make([]jsonEdge, 0, len(g.Edges)),
+		Stats: g.Stats, Incomplete: g.Stats.Lost > 0}
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		jn := jsonNode{ID: n.ID, Kind: n.Kind.String(), Host: Text(n.Host)}
+		if n.Kind == graph.Process {
+			comm := Text(n.Comm)
+			jn.PID, jn.Comm = n.PID, &comm
+			if len(n.Attrs) > 0 {
+				jn.Attrs = make(map[string]string, len(n.Attrs))
+				for _, a := range n.Attrs {
+					if _, dup := jn.Attrs[Text(a.Key)]; !dup {
+						jn.Attrs[Text(a.Key)] = Text(a.Value)
+					}
+				}
+			}
+		} else {
+			jn.Addr = n.AddrString()
+		}
+		out.Nodes = append(out.Nodes, jn)
+	}
+	for _, e := range g.Edges {
+		out.Edges = append(out.Edges, jsonEdge{From: g.Nodes[e.From].ID, To: g.Nodes[e.To].ID,
+			Connections: e.Connections, Ports: e.Ports, Failed: e.Failed})
+	}
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// ErrNoGraphviz is returned when a picture is asked for and Graphviz's dot is not installed.
+var ErrNoGraphviz = errors.New("rendering svg/png needs Graphviz's dot, which is not installed: " +
+	"apt-get install graphviz (Debian/Ubuntu), or write DOT (-format dot) and render it elsewhere")
+
+// Image renders g through Graphviz's dot as svg or png.
+func Image(w io.Writer, g *graph.Graph, format string) error {
+	path, err := exec.LookPath("dot")
+	if err != nil {
+		return ErrNoGraphviz
+	}
+	var src bytes.Buffer
+	if err := DOT(&src, g); err != nil {
+		return err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(path, "-T"+format)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = &src, w, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("dot -T%s: %v: %s", format, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+// Package trace reads the line format that joins ebpf_netflow_tracer and
+// net_visualizer (docs/line-format.md) into Events.
+package trace
+
+import (
+	"net/netip"
+	"strconv"
+)
+
+// Direction says which side of a connection a line was seen from.
+type Direction uint8
+
+const (
+	// Out: the local process connected to the remote end (→).
+	Out Direction = 1
+	// In: the local process accepted a connection from the remote end (←).
+	In Direction = 2
+)
+
+func (d Direction) String() string {
+	switch d {
+	case Out:
+		return "out"
+	case In:
+		return "in"
+	}
+	return "?"
+}
+
+// Errno values the tracers put in ret=.
+const (
+	EINPROGRESS  = 115
+	ECONNREFUSED = 111
+)
+
+// Attr is a metadata key=value pair other than the ones Event has fields for.
+type Attr struct {
+	Key, Value string
+}
+
+// Event is one trace line: one side of one TCP connection.
+type Event struct {
+	Dir    Direction
+	Remote netip.AddrPort // the peer
+	Local  netip.AddrPort // this host's end
+	PID    uint32         // thread group id
+	Comm   string         // process name, as printed by the tracer
+	Ret    int64          // connect(2) return value from ret=; 0 when absent
+	Count  uint64         // connections this line stands for (count=), at least 1
+	Host   string         // host= : which machine the line was captured on, "" when absent
+	Attrs  []Attr         // every other key, in line order
+}
+
+// Failed reports whether the line records a connect that did not succeed.
+// A non-blocking connect that is still in progress (-EINPROGRESS) is not a failure.
+func (e *Event) Failed() bool {
+	return e.Ret != 0 && e.Ret != -EINPROGRESS
+}
+
+// Attr returns the value of an extra metadata key.
+func (e *Event) Attr(key string) (string, bool) {
+	for _, a := range e.Attrs {
+		if a.Key == key {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// AppendLine appends e in the canonical line format (without a newline).
+// Parsing the result yields e again.
+func (e *Event) AppendLine(b []byte) []byte {
+	b = e.Remote.AppendTo(b)
+	if e.Dir == In {
+		b = append(b, "←"...)
+	} else {
+		b = append(b, "→"...)
+	}
+	b = e.Local.AppendTo(b)
+	b = append(b, "|pid="...)
+	b = strconv.AppendUint(b, uint64(e.PID), 10)
+	if e.Host != "" {
+		b = append(b, " host="...)
+		b = append(b, e.Host...)
+	}
+	if e.Ret != 0 {
+		b = append(b, " ret="...)
+		b = strconv.AppendInt(b, e.Ret, 10)
+	}
+	if e.Count > 1 {
+		b = append(b, " count="...)
+		b = strconv.AppendUint(b, e.Count, 10)
+	}
+	for _, a := range e.Attrs {
+		b = append(b, ' ')
+		b = append(b, a.Key...)
+		b = append(b, '=')
+		b = append(b, a.Value...)
+	}
+	b = append(b, " comm="...)
+	b = append(b, e.Comm...)
+	return b
+}

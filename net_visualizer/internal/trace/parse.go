@@ -1,0 +1,327 @@
+package trace
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+)
+
+// Kind says what a line turned out to be.
+type Kind uint8
+
+const (
+	// Skip: not an event (blank, "#" comment, bpftrace's "Attaching N probes..." banner).
+	Skip Kind = iota
+	// EventLine: a connection event, stored in the Event passed to Parse.
+	EventLine
+	// Lost: the tracer's report that its buffer overflowed ("Lost N events", or the launcher's
+	// "# lost N events"); the number is in Event.Count.
+	Lost
+)
+
+// Parser turns lines into Events. It interns process names and attribute values so that a
+// stream of millions of lines allocates in proportion to the distinct names, not the lines.
+// The zero value is ready to use. A Parser is not safe for concurrent use.
+type Parser struct {
+	strs map[string]string
+}
+
+// maxInterned bounds the intern table: past it, new strings are allocated, not remembered.
+const maxInterned = 1 << 16
+
+func (p *Parser) intern(b []byte) string {
+	if s, ok := p.strs[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if p.strs == nil {
+		p.strs = make(map[string]string)
+	}
+	if len(p.strs) < maxInterned {
+		p.strs[s] = s
+	}
+	return s
+}
+
+var (
+	arrowOut   = []byte("→")
+	arrowIn    = []byte("←")
+	asciiOut   = []byte("->")
+	asciiIn    = []byte("<-")
+	commKey    = []byte("comm=")
+	attaching  = []byte("Attaching ")
+	lostPrefix = []byte("Lost ")
+	lostHash   = []byte("# lost ")
+	lostSuffix = []byte(" events")
+)
+
+// Parse reads one line (without its newline; a trailing "\r" is ignored) into ev, reusing
+// ev's Attrs storage. It returns what the line was; for a malformed line, an error saying why.
+func (p *Parser) Parse(line []byte, ev *Event) (Kind, error) {
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	trimmed := bytes.TrimSpace(line)
+	if len(trimmed) == 0 {
+		return Skip, nil
+	}
+	if trimmed[0] == '#' || bytes.HasPrefix(trimmed, attaching) {
+		if n, ok := lostCount(trimmed, lostHash); ok {
+			ev.Count = n
+			return Lost, nil
+		}
+		return Skip, nil
+	}
+	if n, ok := lostCount(trimmed, lostPrefix); ok {
+		ev.Count = n
+		return Lost, nil
+	}
+
+	bar := bytes.IndexByte(line, '|')
+	if bar < 0 {
+		return Skip, errors.New("no '|' between the addresses and the metadata")
+	}
+	addrs, meta := line[:bar], line[bar+1:]
+
+	dir, at, width := findArrow(addrs)
+	if dir == 0 {
+		return Skip, errors.New("no arrow (→, ←, -> or <-) between the two endpoints")
+	}
+	remote, err := parseAddrPort(bytes.TrimSpace(addrs[:at]))
+	if err != nil {
+		return Skip, fmt.Errorf("remote endpoint: %w", err)
+	}
+	local, err := parseAddrPort(bytes.TrimSpace(addrs[at+width:]))
+	if err != nil {
+		return Skip, fmt.Errorf("local endpoint: %w", err)
+	}
+	*ev = Event{Dir: dir, Remote: remote, Local: local, Count: 1, Attrs: ev.Attrs[:0]}
+	if err := p.parseMeta(meta, ev); err != nil {
+		return Skip, err
+	}
+	return EventLine, nil
+}
+
+func lostCount(line, prefix []byte) (uint64, bool) {
+	if !bytes.HasPrefix(line, prefix) || !bytes.HasSuffix(line, lostSuffix) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(line[len(prefix):len(line)-len(lostSuffix)]), 10, 64)
+	return n, err == nil
+}
+
+// findArrow returns the direction, offset and byte width of the one arrow in addrs.
+func findArrow(addrs []byte) (Direction, int, int) {
+	var dir Direction
+	at, width, found := 0, 0, 0
+	for i := 0; i < len(addrs); i++ {
+		c := addrs[i]
+		switch {
+		case c == 0xE2 && bytes.HasPrefix(addrs[i:], arrowOut):
+			dir, at, width = Out, i, len(arrowOut)
+		case c == 0xE2 && bytes.HasPrefix(addrs[i:], arrowIn):
+			dir, at, width = In, i, len(arrowIn)
+		case c == '-' && bytes.HasPrefix(addrs[i:], asciiOut):
+			dir, at, width = Out, i, len(asciiOut)
+		case c == '<' && bytes.HasPrefix(addrs[i:], asciiIn):
+			dir, at, width = In, i, len(asciiIn)
+		default:
+			continue
+		}
+		found++
+		i += width - 1
+	}
+	if found != 1 {
+		return 0, 0, 0
+	}
+	return dir, at, width
+}
+
+// parseAddrPort reads "a.b.c.d:port" or "[v6]:port", mapping IPv4-mapped IPv6 to IPv4.
+func parseAddrPort(b []byte) (netip.AddrPort, error) {
+	colon := bytes.LastIndexByte(b, ':')
+	if colon < 0 {
+		return netip.AddrPort{}, fmt.Errorf("%s has no :port", excerpt(b))
+	}
+	host, portText := b[:colon], b[colon+1:]
+	port, err := parsePort(portText)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	var addr netip.Addr
+	if len(host) > 0 && host[0] == '[' {
+		if host[len(host)-1] != ']' || len(host) < 3 {
+			return netip.AddrPort{}, fmt.Errorf("%s: IPv6 address must be in brackets", excerpt(b))
+		}
+		addr, err = netip.ParseAddr(string(host[1 : len(host)-1]))
+		if err == nil && addr.Is4() {
+			err = errors.New("IPv4 address in brackets")
+		}
+	} else {
+		var ok bool
+		if addr, ok = parseIPv4(host); !ok {
+			err = errors.New("not an IPv4 dotted quad (IPv6 needs brackets)")
+		}
+	}
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("invalid address %s: %v", excerpt(host), err)
+	}
+	return netip.AddrPortFrom(addr.Unmap(), port), nil
+}
+
+func parsePort(b []byte) (uint16, error) {
+	if len(b) == 0 {
+		return 0, errors.New("empty port")
+	}
+	if len(b) > 6 {
+		return 0, fmt.Errorf("port %s out of range", excerpt(b))
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("port %s is not a number", excerpt(b))
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n > 65535 {
+		return 0, fmt.Errorf("port %d out of range", n)
+	}
+	return uint16(n), nil
+}
+
+// parseIPv4 is a strict, allocation-free dotted-quad parser (no leading zeros, like netip).
+func parseIPv4(b []byte) (netip.Addr, bool) {
+	var ip [4]byte
+	field, digits, val := 0, 0, 0
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == '.' {
+			if digits == 0 || field > 3 {
+				return netip.Addr{}, false
+			}
+			ip[field] = byte(val)
+			field++
+			digits, val = 0, 0
+			continue
+		}
+		c := b[i]
+		if c < '0' || c > '9' || (digits == 1 && val == 0) {
+			return netip.Addr{}, false
+		}
+		val = val*10 + int(c-'0')
+		digits++
+		if val > 255 {
+			return netip.Addr{}, false
+		}
+	}
+	if field != 4 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4(ip), true
+}
+
+func (p *Parser) parseMeta(meta []byte, ev *Event) error {
+	if bytes.IndexByte(meta, '=') < 0 {
+		return p.parseFreeForm(meta, ev)
+	}
+	// comm= is the first token that starts with "comm="; everything after it is the name.
+	rest := meta
+	commAt := -1
+	for i := 0; i+len(commKey) <= len(meta); i++ {
+		if (i == 0 || meta[i-1] == ' ') && bytes.HasPrefix(meta[i:], commKey) {
+			commAt = i
+			break
+		}
+	}
+	if commAt < 0 {
+		return errors.New("metadata has no comm= (it must be the last key)")
+	}
+	rest = meta[:commAt]
+	ev.Comm = p.intern(trimPadding(meta[commAt+len(commKey):]))
+
+	havePID := false
+	for len(rest) > 0 {
+		var tok []byte
+		if sp := bytes.IndexByte(rest, ' '); sp >= 0 {
+			tok, rest = rest[:sp], rest[sp+1:]
+		} else {
+			tok, rest = rest, nil
+		}
+		if len(tok) == 0 {
+			continue
+		}
+		eq := bytes.IndexByte(tok, '=')
+		if eq <= 0 {
+			return fmt.Errorf("metadata %s is not key=value", excerpt(tok))
+		}
+		key, val := tok[:eq], tok[eq+1:]
+		switch string(key) {
+		case "pid":
+			n, err := strconv.ParseUint(string(val), 10, 32)
+			if err != nil {
+				return fmt.Errorf("pid=%s is not a process id", excerpt(val))
+			}
+			ev.PID, havePID = uint32(n), true
+		case "ret":
+			n, err := strconv.ParseInt(string(val), 10, 64)
+			if err != nil {
+				return fmt.Errorf("ret=%s is not a number", excerpt(val))
+			}
+			ev.Ret = n
+		case "count":
+			n, err := strconv.ParseUint(string(val), 10, 64)
+			if err != nil || n == 0 {
+				return fmt.Errorf("count=%s is not a positive number", excerpt(val))
+			}
+			ev.Count = n
+		case "host":
+			ev.Host = p.intern(val)
+		default:
+			ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(key), Value: p.intern(val)})
+		}
+	}
+	if !havePID {
+		return errors.New("metadata has no pid=")
+	}
+	return nil
+}
+
+// parseFreeForm reads metadata without any key=value: "1234 curl" or "curl 1234".
+func (p *Parser) parseFreeForm(meta []byte, ev *Event) error {
+	meta = bytes.TrimSpace(meta)
+	if sp := bytes.IndexByte(meta, ' '); sp > 0 {
+		if n, err := strconv.ParseUint(string(meta[:sp]), 10, 32); err == nil {
+			ev.PID, ev.Comm = uint32(n), p.intern(trimPadding(bytes.TrimLeft(meta[sp+1:], " ")))
+			return nil
+		}
+	}
+	if sp := bytes.LastIndexByte(meta, ' '); sp > 0 {
+		if n, err := strconv.ParseUint(string(meta[sp+1:]), 10, 32); err == nil {
+			ev.PID, ev.Comm = uint32(n), p.intern(trimPadding(bytes.TrimRight(meta[:sp], " ")))
+			return nil
+		}
+	}
+	return fmt.Errorf("metadata %s has neither pid=/comm= nor the form \"PID NAME\"", excerpt(meta))
+}
+
+// trimPadding drops the NUL padding of a kernel comm, raw or as bpftrace's %r prints it.
+func trimPadding(b []byte) []byte {
+	for {
+		switch {
+		case bytes.HasSuffix(b, []byte(`\x00`)):
+			b = b[:len(b)-4]
+		case len(b) > 0 && b[len(b)-1] == 0:
+			b = b[:len(b)-1]
+		default:
+			return b
+		}
+	}
+}
+
+// excerpt quotes at most 40 bytes of b for an error message.
+func excerpt(b []byte) string {
+	const max = 40
+	if len(b) > max {
+		return strconv.Quote(string(b[:max])) + fmt.Sprintf("... (%d bytes)", len(b))
+	}
+	return strconv.Quote(string(b))
+}
