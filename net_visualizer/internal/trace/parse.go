@@ -103,7 +103,7 @@ func (p *Parser) Parse(line []byte, ev *Event) (Kind, error) {
 }
 
 func lostCount(line, prefix []byte) (uint64, bool) {
-	if !bytes.HasPrefix(line, prefix) || !bytes.HasSuffix(line, lostSuffix) {
+	if len(line) < len(prefix)+len(lostSuffix) || !bytes.HasPrefix(line, prefix) || !bytes.HasSuffix(line, lostSuffix) {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(string(line[len(prefix):len(line)-len(lostSuffix)]), 10, 64)

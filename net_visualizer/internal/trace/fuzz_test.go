@@ -1,0 +1,48 @@
+package trace
+
+import (
+	"testing"
+)
+
+// FuzzParse checks properties of the parser on any input: it never panics, and an event it
+// accepts prints back (AppendLine) to a line that parses to the same event.
+func FuzzParse(f *testing.F) {
+	seeds := []string{
+		"10.0.0.5:5432→10.0.0.2:40312|pid=812 tid=815 uid=33 comm=php-fpm", // valid v4
+		"[2001:db8::1]:443←[2001:db8::2]:80|pid=9 comm=curl",                 // [v6]:port
+		"1.2.3.4:0->5.6.7.8:65535|pid=1 comm=a",                              // port 0 and 65535
+		"1.2.3.4:80 5.6.7.8:1|pid=1 comm=a",                                  // missing arrow
+		"1.2.3.4:80→5.6.7.8:1|pid=1 comm=nginx: worker process",              // comm with spaces
+		"1.2.3.4:80→5.6.7.8:1|pid=1 comm=\xff\xfe\x00",                       // invalid UTF-8, NUL
+		"[::ffff:1.2.3.4]:80<-[::ffff:1.2.3.4]:1|pid=1 ret=-111 comm=x",      // mapped, ret
+		"1.2.3.4:80→5.6.7.8:1|1234 curl",                                     // free form
+		"Lost 12 events",                                                     // bpftrace's loss report
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var p Parser
+		var ev Event
+		kind, err := p.Parse(line, &ev)
+		if err != nil || kind != EventLine {
+			return
+		}
+		again := ev.AppendLine(nil)
+		var ev2 Event
+		kind2, err := p.Parse(again, &ev2)
+		if err != nil || kind2 != EventLine {
+			t.Fatalf("%q parsed, but its canonical form %q does not: %v", line, again, err)
+		}
+		if ev.Dir != ev2.Dir || ev.Remote != ev2.Remote || ev.Local != ev2.Local || ev.PID != ev2.PID ||
+			ev.Comm != ev2.Comm || ev.Ret != ev2.Ret || ev.Count != ev2.Count || ev.Host != ev2.Host ||
+			len(ev.Attrs) != len(ev2.Attrs) {
+			t.Fatalf("%q → %+v, canonical %q → %+v", line, ev, again, ev2)
+		}
+		for i := range ev.Attrs {
+			if ev.Attrs[i] != ev2.Attrs[i] {
+				t.Fatalf("%q: attr %d %v != %v", line, i, ev.Attrs[i], ev2.Attrs[i])
+			}
+		}
+	})
+}

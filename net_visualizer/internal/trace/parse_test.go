@@ -1,0 +1,150 @@
+package trace
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want Event
+	}{
+		{"outgoing v4", "10.0.0.5:5432→10.0.0.2:40312|pid=812 tid=815 uid=33 ret=0 comm=php-fpm",
+			Event{Dir: Out, Remote: ap("10.0.0.5:5432"), Local: ap("10.0.0.2:40312"), PID: 812, Comm: "php-fpm", Count: 1,
+				Attrs: []Attr{{"tid", "815"}, {"uid", "33"}}}},
+		{"incoming v4", "127.0.0.1:51044←127.0.0.1:8080|pid=77 comm=python3",
+			Event{Dir: In, Remote: ap("127.0.0.1:51044"), Local: ap("127.0.0.1:8080"), PID: 77, Comm: "python3", Count: 1}},
+		{"ascii arrows out", "1.2.3.4:80->5.6.7.8:1000|pid=1 comm=a",
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1000"), PID: 1, Comm: "a", Count: 1}},
+		{"ascii arrows in", "1.2.3.4:1000<-5.6.7.8:80|pid=1 comm=a",
+			Event{Dir: In, Remote: ap("1.2.3.4:1000"), Local: ap("5.6.7.8:80"), PID: 1, Comm: "a", Count: 1}},
+		{"ipv6 brackets", "[2001:db8::1]:443→[2001:db8::2]:50000|pid=9 comm=curl",
+			Event{Dir: Out, Remote: ap("[2001:db8::1]:443"), Local: ap("[2001:db8::2]:50000"), PID: 9, Comm: "curl", Count: 1}},
+		{"ipv4-mapped becomes ipv4", "[::ffff:10.0.0.1]:40000←[::ffff:10.0.0.2]:80|pid=9 comm=srv",
+			Event{Dir: In, Remote: ap("10.0.0.1:40000"), Local: ap("10.0.0.2:80"), PID: 9, Comm: "srv", Count: 1}},
+		{"ports 0 and 65535", "1.2.3.4:65535→5.6.7.8:0|pid=1 comm=a",
+			Event{Dir: Out, Remote: ap("1.2.3.4:65535"), Local: ap("5.6.7.8:0"), PID: 1, Comm: "a", Count: 1}},
+		{"comm with spaces, = and |", "1.2.3.4:80→5.6.7.8:1|pid=1 comm=nginx: worker | a=b c",
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "nginx: worker | a=b c", Count: 1}},
+		{"comm padding from bpftrace %r dropped", `1.2.3.4:80→5.6.7.8:1|pid=1 comm=curl\x00\x00\x00`,
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "curl", Count: 1}},
+		{"escaped newline kept literally", `1.2.3.4:80→5.6.7.8:1|pid=1 comm=a\x0ab`,
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: `a\x0ab`, Count: 1}},
+		{"raw NUL and invalid UTF-8 kept", "1.2.3.4:80→5.6.7.8:1|pid=1 comm=a\x00b\xff",
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "a\x00b\xff", Count: 1}},
+		{"CRLF", "1.2.3.4:80→5.6.7.8:1|pid=1 comm=a\r",
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "a", Count: 1}},
+		{"ret, count, host, unknown keys", "1.2.3.4:80→5.6.7.8:1|host=web1 pid=1 ret=-111 count=7 zz=top comm=a",
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "a", Ret: -111, Count: 7, Host: "web1",
+				Attrs: []Attr{{"zz", "top"}}}},
+		{"comm= inside a name is part of the name", "1.2.3.4:80→5.6.7.8:1|pid=1 comm=x comm=y",
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "x comm=y", Count: 1}},
+		{"free form pid name", "1.2.3.4:80→5.6.7.8:1|1234 curl",
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1234, Comm: "curl", Count: 1}},
+		{"free form name pid", "1.2.3.4:80→5.6.7.8:1|my app 1234",
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1234, Comm: "my app", Count: 1}},
+		{"spaces around arrow", "1.2.3.4:80 → 5.6.7.8:1|pid=1 comm=a",
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "a", Count: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p Parser
+			var ev Event
+			kind, err := p.Parse([]byte(tt.line), &ev)
+			require.NoError(t, err)
+			require.Equal(t, EventLine, kind)
+			if len(ev.Attrs) == 0 {
+				ev.Attrs = nil
+			}
+			assert.Equal(t, tt.want, ev)
+		})
+	}
+}
+
+func TestParseSkipsAndLost(t *testing.T) {
+	tests := []struct {
+		line string
+		kind Kind
+		lost uint64
+	}{
+		{"", Skip, 0},
+		{"   \r", Skip, 0},
+		{"# a comment", Skip, 0},
+		{"Attaching 5 probes...", Skip, 0},
+		{"Lost 42 events", Lost, 42},
+		{"# lost 7 events", Lost, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			var p Parser
+			var ev Event
+			kind, err := p.Parse([]byte(tt.line), &ev)
+			require.NoError(t, err)
+			assert.Equal(t, tt.kind, kind)
+			if kind == Lost {
+				assert.Equal(t, tt.lost, ev.Count)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, line, want string
+	}{
+		{"no bar", "1.2.3.4:80→5.6.7.8:1 pid=1 comm=a", "no '|'"},
+		{"no arrow", "1.2.3.4:80 5.6.7.8:1|pid=1 comm=a", "no arrow"},
+		{"two arrows", "1.2.3.4:80→5.6.7.8:1→1.1.1.1:2|pid=1 comm=a", "no arrow"},
+		{"port too big", "1.2.3.4:70000→5.6.7.8:1|pid=1 comm=a", "port 70000 out of range"},
+		{"port huge", "1.2.3.4:99999999999→5.6.7.8:1|pid=1 comm=a", "out of range"},
+		{"port not a number", "1.2.3.4:http→5.6.7.8:1|pid=1 comm=a", "not a number"},
+		{"no port", "1.2.3.4→5.6.7.8:1|pid=1 comm=a", "no :port"},
+		{"bad v4", "1.2.3.400:80→5.6.7.8:1|pid=1 comm=a", "invalid address"},
+		{"v4 leading zero", "01.2.3.4:80→5.6.7.8:1|pid=1 comm=a", "invalid address"},
+		{"v6 without brackets", "2001:db8::1:80→5.6.7.8:1|pid=1 comm=a", "invalid address"},
+		{"bad v6", "[2001:zz8::1]:80→5.6.7.8:1|pid=1 comm=a", "invalid address"},
+		{"v4 in brackets", "[1.2.3.4]:80→5.6.7.8:1|pid=1 comm=a", "invalid address"},
+		{"no comm", "1.2.3.4:80→5.6.7.8:1|pid=1 uid=3", "no comm="},
+		{"no pid", "1.2.3.4:80→5.6.7.8:1|uid=3 comm=a", "no pid="},
+		{"bad pid", "1.2.3.4:80→5.6.7.8:1|pid=-1 comm=a", "not a process id"},
+		{"bad ret", "1.2.3.4:80→5.6.7.8:1|pid=1 ret=x comm=a", "ret="},
+		{"zero count", "1.2.3.4:80→5.6.7.8:1|pid=1 count=0 comm=a", "count="},
+		{"token without =", "1.2.3.4:80→5.6.7.8:1|pid=1 junk comm=a", "not key=value"},
+		{"free form without pid", "1.2.3.4:80→5.6.7.8:1|curl", "neither"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p Parser
+			var ev Event
+			_, err := p.Parse([]byte(tt.line), &ev)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestErrorDoesNotEchoJunk(t *testing.T) {
+	junk := "1.2.3.4:" + strings.Repeat("9", 1<<20) + "→5.6.7.8:1|pid=1 comm=a"
+	var p Parser
+	var ev Event
+	_, err := p.Parse([]byte(junk), &ev)
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 200)
+}
+
+func TestAppendLineRoundTrip(t *testing.T) {
+	in := "[2001:db8::1]:443←[2001:db8::2]:80|pid=9 host=h ret=-111 count=3 uid=0 comm=a b"
+	var p Parser
+	var ev Event
+	_, err := p.Parse([]byte(in), &ev)
+	require.NoError(t, err)
+	assert.Equal(t, in, string(ev.AppendLine(nil)))
+}
