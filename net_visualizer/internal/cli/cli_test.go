@@ -1,0 +1,304 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden .dot and .json files")
+
+// needGraphviz fails (in CI or with NETFLOW_LIVE=1) or skips when dot is missing.
+func needGraphviz(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("dot"); err != nil {
+		if os.Getenv("CI") != "" || os.Getenv("NETFLOW_LIVE") == "1" {
+			t.Fatal("Graphviz's dot is not installed (apt-get install graphviz); CI must run this test")
+		}
+		t.Skip("Graphviz's dot is not installed")
+	}
+}
+
+func runMain(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// goldenTraces are the traces whose DOT and JSON renderings are kept next to them.
+func goldenTraces(t *testing.T) []string {
+	var traces []string
+	for _, pattern := range []string{"testdata/*.trace", "../../example.trace", "../../../examples/*/*.trace"} {
+		m, err := filepath.Glob(pattern)
+		require.NoError(t, err)
+		traces = append(traces, m...)
+	}
+	require.NotEmpty(t, traces)
+	return traces
+}
+
+func TestGolden(t *testing.T) {
+	for _, trace := range goldenTraces(t) {
+		for _, format := range []string{"dot", "json"} {
+			t.Run(trace+"."+format, func(t *testing.T) {
+				code, out, stderr := runMain(t, "", "-q", "-format", format, trace)
+				require.Equal(t, 0, code, stderr)
+				golden := strings.TrimSuffix(trace, ".trace") + "." + format
+				if *update {
+					require.NoError(t, os.WriteFile(golden, []byte(out), 0o644))
+				}
+				want, err := os.ReadFile(golden)
+				require.NoError(t, err, "run go test ./net_visualizer/... -update to create it")
+				assert.Equal(t, string(want), out)
+			})
+		}
+	}
+}
+
+func TestSameInputSameBytes(t *testing.T) {
+	in, err := os.ReadFile("testdata/mixed.trace")
+	require.NoError(t, err)
+	_, first, _ := runMain(t, string(in))
+	for i := 0; i < 5; i++ {
+		_, again, _ := runMain(t, string(in))
+		require.Equal(t, first, again)
+	}
+}
+
+func TestMalformedLinesAreReportedAndSkipped(t *testing.T) {
+	junk := strings.Repeat("z", 3<<20)
+	in := "127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\n" +
+		"1.2.3.4:70000→1.2.3.4:1|pid=1 comm=x\n" +
+		junk + "\n" +
+		"not a line at all\x00\xff\r\n" +
+		"127.0.0.1:4000←127.0.0.1:80|pid=2 comm=b" // no final newline
+	code, out, stderr := runMain(t, in)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stderr, "line 2: remote endpoint: port 70000 out of range\n")
+	assert.Contains(t, stderr, "line 3: no '|'")
+	assert.Contains(t, stderr, "line 4: no '|'")
+	assert.Contains(t, stderr, "net_visualizer: 5 lines, 1 connections, 2 processes, 1 edges, 3 malformed, 0 lost\n")
+	assert.Less(t, len(stderr), 2000, "errors must not echo the junk")
+	assert.Contains(t, out, "n1->n2")
+}
+
+func TestOnlyTheFirstHundredMalformedLinesAreShown(t *testing.T) {
+	code, _, stderr := runMain(t, strings.Repeat("junk\n", 250))
+	assert.Equal(t, 0, code)
+	assert.Equal(t, maxReported, strings.Count(stderr, ": no '|'"))
+	assert.Contains(t, stderr, "250 malformed")
+}
+
+func TestStrictStopsAtFirstMalformedLine(t *testing.T) {
+	code, out, stderr := runMain(t, "127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\nbad\nworse\n", "-strict")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "", out)
+	assert.Equal(t, "net_visualizer: line 2: no '|' between the addresses and the metadata\n", stderr)
+}
+
+func TestFileNamesInErrors(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "x.trace")
+	require.NoError(t, os.WriteFile(f, []byte("bad\n"), 0o644))
+	_, _, stderr := runMain(t, "", f)
+	assert.Contains(t, stderr, f+":1: no '|'")
+	code, _, stderr := runMain(t, "", filepath.Join(dir, "missing.trace"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "no such file")
+}
+
+func TestEmptyInputIsAnEmptyGraph(t *testing.T) {
+	needGraphviz(t)
+	code, out, stderr := runMain(t, "")
+	require.Equal(t, 0, code)
+	assert.Contains(t, stderr, "0 lines, 0 connections, 0 processes, 0 edges")
+	assert.Equal(t, 0, len(plainNodes(t, out)))
+	code, out, _ = runMain(t, "", "-format", "json")
+	require.Equal(t, 0, code)
+	var g struct {
+		Nodes []any `json:"nodes"`
+		Edges []any `json:"edges"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &g))
+	assert.NotNil(t, g.Nodes)
+	assert.NotNil(t, g.Edges)
+}
+
+// plainNodes runs Graphviz on dot source and returns the node labels it sees.
+func plainNodes(t *testing.T, src string) []string {
+	t.Helper()
+	cmd := exec.Command("dot", "-Tjson")
+	cmd.Stdin = strings.NewReader(src)
+	out, err := cmd.Output()
+	require.NoError(t, err, "Graphviz rejected the DOT:\n%s", src)
+	var g struct {
+		Objects []struct {
+			Label string `json:"label"`
+		} `json:"objects"`
+	}
+	require.NoError(t, json.Unmarshal(out, &g))
+	var labels []string
+	for _, o := range g.Objects {
+		labels = append(labels, o.Label)
+	}
+	return labels
+}
+
+func TestHostileNamesStayLiteral(t *testing.T) {
+	needGraphviz(t)
+	names := []string{
+		`"];x[label="`,
+		`a\Nb\lc\G`,
+		"tab\there",
+		"nul\x00byte",
+		"bad\xffutf8",
+		`<script>alert(1)</script>`,
+		`\x0anewline escaped by the tracer`,
+		"}; digraph { evil",
+	}
+	var in strings.Builder
+	for i, n := range names {
+		fmt.Fprintf(&in, "203.0.113.1:%d→10.0.0.2:%d|pid=%d comm=%s\n", 1000+i, 40000+i, i+1, n)
+	}
+	code, out, stderr := runMain(t, in.String())
+	require.Equal(t, 0, code, stderr)
+	labels := plainNodes(t, out)
+	assert.Len(t, labels, 2*len(names), "each line is one process and one external node, nothing more")
+	want := []string{
+		`"];x[label="` + "\npid 1",
+		`a\Nb\lc\G` + "\npid 2",
+		`tab\x09here` + "\npid 3",
+		`nul\x00byte` + "\npid 4",
+		`bad\xffutf8` + "\npid 5",
+		`<script>alert(1)</script>` + "\npid 6",
+		`\x0anewline escaped by the tracer` + "\npid 7",
+		"}; digraph { evil\npid 8",
+	}
+	for _, w := range want {
+		// Graphviz's JSON gives the label as written in DOT, with its escapes: undo %q's.
+		found := false
+		for _, l := range labels {
+			if unescapeDOT(l) == w {
+				found = true
+			}
+		}
+		assert.True(t, found, "label %q not found in %q", w, labels)
+	}
+
+	code, out, _ = runMain(t, in.String(), "-format", "json")
+	require.Equal(t, 0, code)
+	assert.NotContains(t, out, "<script>", "JSON must be safe to embed in a web page")
+	var g struct {
+		Nodes []struct {
+			Comm string `json:"comm"`
+		} `json:"nodes"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &g))
+	var comms []string
+	for _, n := range g.Nodes {
+		comms = append(comms, n.Comm)
+	}
+	assert.Contains(t, comms, `"];x[label="`)
+	assert.Contains(t, comms, `bad\xffutf8`)
+}
+
+func unescapeDOT(s string) string {
+	return strings.NewReplacer(`\\`, `\`, `\"`, `"`, `\n`, "\n").Replace(s)
+}
+
+func TestImageFormats(t *testing.T) {
+	needGraphviz(t)
+	in, err := os.ReadFile("testdata/mixed.trace")
+	require.NoError(t, err)
+	code, out, stderr := runMain(t, string(in), "-format", "svg")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "<svg")
+	assert.Contains(t, out, "nginx: worker")
+
+	png := filepath.Join(t.TempDir(), "g.png")
+	code, _, stderr = runMain(t, string(in), "-format", "png", "-o", png)
+	require.Equal(t, 0, code, stderr)
+	b, err := os.ReadFile(png)
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")), "not a PNG")
+}
+
+func TestNoGraphvizSaysHowToInstall(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	code, out, stderr := runMain(t, "", "-format", "png", "-o", filepath.Join(t.TempDir(), "x.png"))
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "", out)
+	assert.Equal(t, 1, strings.Count(stderr, "\n"), stderr)
+	assert.Contains(t, stderr, "apt-get install graphviz")
+	assert.Contains(t, stderr, "-format dot")
+}
+
+func TestUsage(t *testing.T) {
+	code, out, _ := runMain(t, "", "-h")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, Doc, out)
+	code, _, stderr := runMain(t, "", "-nope")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "flag provided but not defined: -nope")
+	code, _, stderr = runMain(t, "", "-format", "gif")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, `-format "gif": want one of dot, json, svg, png`)
+}
+
+// TestManualNamesEveryFlag keeps -h honest: every defined flag is in the manual.
+func TestManualNamesEveryFlag(t *testing.T) {
+	for _, f := range []string{"-format", "-o FILE", "-strict", "-q", "-h"} {
+		assert.Contains(t, Doc, "\t"+f, "manual lacks %s", f)
+	}
+}
+
+func TestOutputFileIsReplacedAtomically(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "g.dot")
+	require.NoError(t, os.WriteFile(out, []byte("old"), 0o644))
+	code, _, _ := runMain(t, "127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\n", "-o", out)
+	require.Equal(t, 0, code)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(b), "digraph netflow {"))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file is left behind")
+}
+
+// TestInterruptWritesWhatWasRead: cancelling (SIGINT in main) while the input is still open
+// draws everything read so far and exits 0.
+func TestInterruptWritesWhatWasRead(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb bytes.Buffer
+	done := make(chan int)
+	go func() { done <- Main(ctx, nil, pr, &out, &errb) }()
+	_, err := io.WriteString(pw, "127.0.0.1:8080→127.0.0.1:40000|pid=1 comm=curl\n127.0.0.1:40000←127.0.0.1:8080|pid=2 comm=srv\n")
+	require.NoError(t, err)
+	// The lines are parsed once the pipe write returns; give the reader a moment to hand them over.
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, 0, code)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Main did not return after cancel while its input was still open")
+	}
+	assert.Contains(t, out.String(), "n1->n2")
+	assert.Contains(t, errb.String(), "2 lines, 1 connections, 2 processes, 1 edges")
+}
