@@ -9,14 +9,14 @@ import (
 func FuzzParse(f *testing.F) {
 	seeds := []string{
 		"10.0.0.5:5432→10.0.0.2:40312|pid=812 tid=815 uid=33 comm=php-fpm", // valid v4
-		"[2001:db8::1]:443←[2001:db8::2]:80|pid=9 comm=curl",                 // [v6]:port
-		"1.2.3.4:0->5.6.7.8:65535|pid=1 comm=a",                              // port 0 and 65535
-		"1.2.3.4:80 5.6.7.8:1|pid=1 comm=a",                                  // missing arrow
-		"1.2.3.4:80→5.6.7.8:1|pid=1 comm=nginx: worker process",              // comm with spaces
-		"1.2.3.4:80→5.6.7.8:1|pid=1 comm=\xff\xfe\x00",                       // invalid UTF-8, NUL
-		"[::ffff:1.2.3.4]:80<-[::ffff:1.2.3.4]:1|pid=1 ret=-111 comm=x",      // mapped, ret
-		"1.2.3.4:80→5.6.7.8:1|1234 curl",                                     // free form
-		"Lost 12 events",                                                     // bpftrace's loss report
+		"[2001:db8::1]:443←[2001:db8::2]:80|pid=9 comm=curl",               // [v6]:port
+		"1.2.3.4:0->5.6.7.8:65535|pid=1 comm=a",                            // port 0 and 65535
+		"1.2.3.4:80 5.6.7.8:1|pid=1 comm=a",                                // missing arrow
+		"1.2.3.4:80→5.6.7.8:1|pid=1 comm=nginx: worker process",            // comm with spaces
+		"1.2.3.4:80→5.6.7.8:1|pid=1 comm=\xff\xfe\x00",                     // invalid UTF-8, NUL
+		"[::ffff:1.2.3.4]:80<-[::ffff:1.2.3.4]:1|pid=1 ret=-111 comm=x",    // mapped, ret
+		"1.2.3.4:80→5.6.7.8:1|1234 curl",                                   // free form
+		"Lost 12 events",                                                   // bpftrace's loss report
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
