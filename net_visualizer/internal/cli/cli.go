@@ -97,8 +97,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	b := graph.New()
 	var stats graph.Stats
 	reported := 0
-	batches := make(chan *batch, 4)
-	go readAll(inputs, batches, openInput)
+	batches, free := make(chan *batch, 4), make(chan *batch, 8)
+	go readAll(inputs, batches, free, openInput)
 
 	take := func(bt *batch) error {
 		stats.Lines += bt.lines
@@ -121,6 +121,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		b.AddLost(bt.lost)
 		for i := range bt.events {
 			b.Add(&bt.events[i])
+		}
+		select {
+		case free <- bt: // the reader may reuse it
+		default:
 		}
 		return nil
 	}

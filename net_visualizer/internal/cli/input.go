@@ -41,14 +41,24 @@ func (in input) where(n int) string {
 
 // readAll parses every input in order and sends batches until the inputs end or a read fails.
 // It closes out when done. It never touches the graph: the receiver owns it.
-func readAll(inputs []input, out chan<- *batch, open func(input) (io.Reader, func(), error)) {
+func readAll(inputs []input, out chan<- *batch, free <-chan *batch, open func(input) (io.Reader, func(), error)) {
 	defer close(out)
-	var p trace.Parser
+	p := trace.Parser{LazyAttrs: true}
 	var ev trace.Event
-	b := &batch{}
+	var seen seenProcs
+	newBatch := func() *batch {
+		select {
+		case b := <-free:
+			*b = batch{events: b.events[:0], attrs: b.attrs[:0], bad: b.bad[:0]}
+			return b
+		default:
+			return &batch{events: make([]trace.Event, 0, batchSize)}
+		}
+	}
+	b := newBatch()
 	send := func() {
 		out <- b
-		b = &batch{}
+		b = newBatch()
 	}
 	for _, in := range inputs {
 		r, done, err := open(in)
@@ -80,7 +90,12 @@ func readAll(inputs []input, out chan<- *batch, open func(input) (io.Reader, fun
 				case kind == trace.Lost:
 					b.lost += ev.Count
 				case kind == trace.EventLine:
+					if seen.first(&ev) {
+						// Only a process's first line gives it attributes: decode them then.
+						p.DecodeAttrs(&ev)
+					}
 					e := ev
+					e.RawAttrs = nil
 					if len(ev.Attrs) > 0 {
 						// The parser reuses ev.Attrs: copy them into the batch's storage.
 						at := len(b.attrs)
@@ -103,4 +118,32 @@ func (in input) displayName() string {
 		return "stdin"
 	}
 	return in.name
+}
+
+// seenProcs remembers which processes (host, pid, name) have had a line already.
+type seenProcs struct {
+	set   map[procID]struct{}
+	cache [1024]procID
+}
+
+type procID struct {
+	pid        uint32
+	host, comm string
+}
+
+func (s *seenProcs) first(ev *trace.Event) bool {
+	id := procID{ev.PID, ev.Host, ev.Comm}
+	slot := &s.cache[ev.PID%uint32(len(s.cache))]
+	if *slot == id && (id != procID{}) {
+		return false
+	}
+	*slot = id
+	if s.set == nil {
+		s.set = make(map[procID]struct{})
+	}
+	if _, ok := s.set[id]; ok {
+		return false
+	}
+	s.set[id] = struct{}{}
+	return true
 }

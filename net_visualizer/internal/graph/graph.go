@@ -54,16 +54,37 @@ type edgeData struct {
 	ports []uint16 // server ports, unsorted, distinct
 }
 
-// connKey is one TCP connection: its client end and its server end.
+// connKey is one TCP connection: its client end and its server end, as plain bytes so that
+// hashing it is cheap (IPv4 addresses are stored IPv4-mapped; zones are not part of it).
 type connKey struct {
-	host           string
-	client, server netip.AddrPort
+	host         uint32
+	cport, sport uint16
+	cip, sip     [16]byte
+}
+
+func makeConnKey(host uint32, client, server netip.AddrPort) connKey {
+	return connKey{host: host, cport: client.Port(), sport: server.Port(),
+		cip: client.Addr().As16(), sip: server.Addr().As16()}
+}
+
+func (k connKey) client() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom16(k.cip).Unmap(), k.cport)
+}
+
+func (k connKey) server() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom16(k.sip).Unmap(), k.sport)
 }
 
 type pending struct {
 	dir   trace.Direction
 	node  nodeID
 	count uint64
+}
+
+type procSlot struct {
+	pid        uint32
+	host, comm string
+	id         nodeID
 }
 
 // Builder accumulates events. The zero value is not usable; call New.
@@ -74,16 +95,26 @@ type Builder struct {
 	edges   map[edgeKey]*edgeData
 	pending map[connKey]pending
 
+	hosts     map[string]uint32
+	hostNames []string
+	procs     [4096]procSlot // recent processes by pid: most events need no node lookup
+
 	events, conns, lost uint64
 }
 
 // New returns an empty Builder.
 func New() *Builder {
-	return &Builder{
-		index:   make(map[nodeKey]nodeID),
-		edges:   make(map[edgeKey]*edgeData),
-		pending: make(map[connKey]pending),
+	b := &Builder{
+		index:     make(map[nodeKey]nodeID),
+		edges:     make(map[edgeKey]*edgeData),
+		pending:   make(map[connKey]pending),
+		hosts:     map[string]uint32{"": 0},
+		hostNames: []string{""},
 	}
+	for i := range b.procs {
+		b.procs[i].id = -1
+	}
+	return b
 }
 
 // perEvent are metadata keys that describe one call, not the process: not kept on nodes.
@@ -106,6 +137,29 @@ func (b *Builder) node(k nodeKey, attrs []trace.Attr) nodeID {
 	return id
 }
 
+func (b *Builder) process(ev *trace.Event) nodeID {
+	slot := &b.procs[ev.PID%uint32(len(b.procs))]
+	if slot.id >= 0 && slot.pid == ev.PID && slot.comm == ev.Comm && slot.host == ev.Host {
+		return slot.id
+	}
+	id := b.node(nodeKey{kind: Process, host: ev.Host, pid: ev.PID, comm: ev.Comm}, ev.Attrs)
+	*slot = procSlot{pid: ev.PID, host: ev.Host, comm: ev.Comm, id: id}
+	return id
+}
+
+func (b *Builder) hostID(h string) uint32 {
+	if h == "" {
+		return 0
+	}
+	id, ok := b.hosts[h]
+	if !ok {
+		id = uint32(len(b.hostNames))
+		b.hosts[h] = id
+		b.hostNames = append(b.hostNames, h)
+	}
+	return id
+}
+
 func (b *Builder) addEdge(from, to nodeID, failed bool, port uint16, n uint64) {
 	k := edgeKey{from, to, failed}
 	e := b.edges[k]
@@ -125,7 +179,7 @@ func (b *Builder) AddLost(n uint64) { b.lost += n }
 // Add records one event.
 func (b *Builder) Add(ev *trace.Event) {
 	b.events++
-	proc := b.node(nodeKey{kind: Process, host: ev.Host, pid: ev.PID, comm: ev.Comm}, ev.Attrs)
+	proc := b.process(ev)
 	count := max(ev.Count, 1)
 	if ev.Dir == trace.Out && ev.Failed() {
 		// A failed connect has no other side; it never matches anything.
@@ -136,9 +190,9 @@ func (b *Builder) Add(ev *trace.Event) {
 	}
 	var key connKey
 	if ev.Dir == trace.Out {
-		key = connKey{host: ev.Host, client: ev.Local, server: ev.Remote}
+		key = makeConnKey(b.hostID(ev.Host), ev.Local, ev.Remote)
 	} else {
-		key = connKey{host: ev.Host, client: ev.Remote, server: ev.Local}
+		key = makeConnKey(b.hostID(ev.Host), ev.Remote, ev.Local)
 	}
 	p, ok := b.pending[key]
 	switch {
@@ -151,7 +205,7 @@ func (b *Builder) Add(ev *trace.Event) {
 		if ev.Dir == trace.In {
 			client, server = p.node, proc
 		}
-		b.addEdge(client, server, false, key.server.Port(), max(count, p.count))
+		b.addEdge(client, server, false, key.sport, max(count, p.count))
 		b.conns += max(count, p.count)
 		delete(b.pending, key)
 	}
@@ -220,12 +274,13 @@ func (b *Builder) Graph() *Graph {
 	conns := b.conns
 	for k, p := range b.pending {
 		conns += p.count
+		host := b.hostNames[k.host]
 		if p.dir == trace.Out {
-			ext := view.node(nodeKey{kind: External, host: k.host, addr: k.server}, nil)
-			view.addEdge(p.node, ext, false, k.server.Port(), p.count)
+			ext := view.node(nodeKey{kind: External, host: host, addr: k.server()}, nil)
+			view.addEdge(p.node, ext, false, k.sport, p.count)
 		} else {
-			ext := view.node(nodeKey{kind: External, host: k.host, addr: netip.AddrPortFrom(k.client.Addr(), 0), hostOnly: true}, nil)
-			view.addEdge(ext, p.node, false, k.server.Port(), p.count)
+			ext := view.node(nodeKey{kind: External, host: host, addr: netip.AddrPortFrom(k.client().Addr(), 0), hostOnly: true}, nil)
+			view.addEdge(ext, p.node, false, k.sport, p.count)
 		}
 	}
 

@@ -49,6 +49,10 @@ type Event struct {
 	Count  uint64         // connections this line stands for (count=), at least 1
 	Host   string         // host= : which machine the line was captured on, "" when absent
 	Attrs  []Attr         // every other key, in line order
+
+	// RawAttrs is set instead of Attrs by a Parser with LazyAttrs: the metadata before comm=,
+	// pointing into the line, valid only until the line's buffer is reused.
+	RawAttrs []byte
 }
 
 // Failed reports whether the line records a connect that did not succeed.

@@ -25,7 +25,18 @@ const (
 // stream of millions of lines allocates in proportion to the distinct names, not the lines.
 // The zero value is ready to use. A Parser is not safe for concurrent use.
 type Parser struct {
-	strs map[string]string
+	// LazyAttrs makes Parse leave Event.Attrs empty and point Event.RawAttrs at the line's
+	// metadata instead; DecodeAttrs decodes them when wanted. A stream reader that needs the
+	// attributes only of new processes saves most of the parsing that way.
+	LazyAttrs bool
+
+	strs  map[string]string
+	comms [1024]commSlot // recent names by pid: most lines need no hashing at all
+}
+
+type commSlot struct {
+	pid  uint32
+	comm string
 }
 
 // maxInterned bounds the intern table: past it, new strings are allocated, not remembered.
@@ -46,15 +57,16 @@ func (p *Parser) intern(b []byte) string {
 }
 
 var (
-	arrowOut   = []byte("→")
-	arrowIn    = []byte("←")
-	asciiOut   = []byte("->")
-	asciiIn    = []byte("<-")
-	commKey    = []byte("comm=")
-	attaching  = []byte("Attaching ")
-	lostPrefix = []byte("Lost ")
-	lostHash   = []byte("# lost ")
-	lostSuffix = []byte(" events")
+	arrowOut     = []byte("→")
+	arrowIn      = []byte("←")
+	asciiOut     = []byte("->")
+	asciiIn      = []byte("<-")
+	commKey      = []byte("comm=")
+	spaceCommKey = []byte(" comm=")
+	attaching    = []byte("Attaching ")
+	lostPrefix   = []byte("Lost ")
+	lostHash     = []byte("# lost ")
+	lostSuffix   = []byte(" events")
 )
 
 // Parse reads one line (without its newline; a trailing "\r" is ignored) into ev, reusing
@@ -111,28 +123,36 @@ func lostCount(line, prefix []byte) (uint64, bool) {
 }
 
 // findArrow returns the direction, offset and byte width of the one arrow in addrs.
+// Addresses contain none of the bytes an arrow starts with ('-', '<', 0xE2), so the first
+// such byte must start the arrow and no other may follow it.
 func findArrow(addrs []byte) (Direction, int, int) {
-	var dir Direction
-	at, width, found := 0, 0, 0
-	for i := 0; i < len(addrs); i++ {
-		c := addrs[i]
-		switch {
-		case c == 0xE2 && bytes.HasPrefix(addrs[i:], arrowOut):
-			dir, at, width = Out, i, len(arrowOut)
-		case c == 0xE2 && bytes.HasPrefix(addrs[i:], arrowIn):
-			dir, at, width = In, i, len(arrowIn)
-		case c == '-' && bytes.HasPrefix(addrs[i:], asciiOut):
-			dir, at, width = Out, i, len(asciiOut)
-		case c == '<' && bytes.HasPrefix(addrs[i:], asciiIn):
-			dir, at, width = In, i, len(asciiIn)
-		default:
-			continue
+	at := -1
+	for _, c := range [...]byte{0xE2, '-', '<'} {
+		if i := bytes.IndexByte(addrs, c); i >= 0 && (at < 0 || i < at) {
+			at = i
 		}
-		found++
-		i += width - 1
 	}
-	if found != 1 {
+	if at < 0 {
 		return 0, 0, 0
+	}
+	var dir Direction
+	var width int
+	rest := addrs[at:]
+	switch {
+	case bytes.HasPrefix(rest, arrowOut):
+		dir, width = Out, len(arrowOut)
+	case bytes.HasPrefix(rest, arrowIn):
+		dir, width = In, len(arrowIn)
+	case bytes.HasPrefix(rest, asciiOut):
+		dir, width = Out, len(asciiOut)
+	case bytes.HasPrefix(rest, asciiIn):
+		dir, width = In, len(asciiIn)
+	default:
+		return 0, 0, 0
+	}
+	if bytes.IndexByte(rest[width:], 0xE2) >= 0 || bytes.IndexByte(rest[width:], '-') >= 0 ||
+		bytes.IndexByte(rest[width:], '<') >= 0 {
+		return 0, 0, 0 // a second arrow
 	}
 	return dir, at, width
 }
@@ -224,43 +244,50 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 		return p.parseFreeForm(meta, ev)
 	}
 	// comm= is the first token that starts with "comm="; everything after it is the name.
-	rest := meta
-	commAt := -1
-	for i := 0; i+len(commKey) <= len(meta); i++ {
-		if (i == 0 || meta[i-1] == ' ') && bytes.HasPrefix(meta[i:], commKey) {
-			commAt = i
-			break
+	var rest []byte
+	commAt := 0
+	if !bytes.HasPrefix(meta, commKey) {
+		commAt = bytes.Index(meta, spaceCommKey)
+		if commAt >= 0 {
+			commAt++
 		}
 	}
 	if commAt < 0 {
 		return errors.New("metadata has no comm= (it must be the last key)")
 	}
 	rest = meta[:commAt]
-	ev.Comm = p.intern(trimPadding(meta[commAt+len(commKey):]))
+	comm := trimPadding(meta[commAt+len(commKey):])
+	if p.LazyAttrs {
+		ev.RawAttrs = rest
+	}
 
 	havePID := false
-	for len(rest) > 0 {
-		var tok []byte
-		if sp := bytes.IndexByte(rest, ' '); sp >= 0 {
-			tok, rest = rest[:sp], rest[sp+1:]
-		} else {
-			tok, rest = rest, nil
-		}
-		if len(tok) == 0 {
+	for i := 0; i < len(rest); {
+		if rest[i] == ' ' {
+			i++
 			continue
 		}
-		eq := bytes.IndexByte(tok, '=')
-		if eq <= 0 {
-			return fmt.Errorf("metadata %s is not key=value", excerpt(tok))
+		ks := i
+		for i < len(rest) && rest[i] != '=' && rest[i] != ' ' {
+			i++
 		}
-		key, val := tok[:eq], tok[eq+1:]
+		if i == len(rest) || rest[i] == ' ' || i == ks {
+			return fmt.Errorf("metadata %s is not key=value", excerpt(rest[ks:i]))
+		}
+		key := rest[ks:i]
+		i++
+		vs := i
+		for i < len(rest) && rest[i] != ' ' {
+			i++
+		}
+		val := rest[vs:i]
 		switch string(key) {
 		case "pid":
-			n, err := strconv.ParseUint(string(val), 10, 32)
-			if err != nil {
+			n, ok := parseUint32(val)
+			if !ok {
 				return fmt.Errorf("pid=%s is not a process id", excerpt(val))
 			}
-			ev.PID, havePID = uint32(n), true
+			ev.PID, havePID = n, true
 		case "ret":
 			n, err := strconv.ParseInt(string(val), 10, 64)
 			if err != nil {
@@ -276,13 +303,50 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 		case "host":
 			ev.Host = p.intern(val)
 		default:
-			ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(key), Value: p.intern(val)})
+			if !p.LazyAttrs {
+				ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(key), Value: p.intern(val)})
+			}
 		}
 	}
 	if !havePID {
 		return errors.New("metadata has no pid=")
 	}
+	ev.Comm = p.internComm(ev.PID, comm)
 	return nil
+}
+
+// internComm returns the name as a string, from the last name seen for this pid when equal.
+func (p *Parser) internComm(pid uint32, b []byte) string {
+	slot := &p.comms[pid%uint32(len(p.comms))]
+	if slot.pid == pid && slot.comm == string(b) {
+		return slot.comm
+	}
+	s := p.intern(b)
+	slot.pid, slot.comm = pid, s
+	return s
+}
+
+// DecodeAttrs fills ev.Attrs from ev.RawAttrs (see LazyAttrs), appending to ev.Attrs.
+func (p *Parser) DecodeAttrs(ev *Event) {
+	rest := ev.RawAttrs
+	for len(rest) > 0 {
+		var tok []byte
+		if sp := bytes.IndexByte(rest, ' '); sp >= 0 {
+			tok, rest = rest[:sp], rest[sp+1:]
+		} else {
+			tok, rest = rest, nil
+		}
+		eq := bytes.IndexByte(tok, '=')
+		if eq <= 0 {
+			continue
+		}
+		switch key := string(tok[:eq]); key {
+		case "pid", "ret", "count", "host":
+		default:
+			ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(tok[:eq]), Value: p.intern(tok[eq+1:])})
+		}
+	}
+	ev.RawAttrs = nil
 }
 
 // parseFreeForm reads metadata without any key=value: "1234 curl" or "curl 1234".
@@ -290,25 +354,41 @@ func (p *Parser) parseFreeForm(meta []byte, ev *Event) error {
 	meta = bytes.TrimSpace(meta)
 	if sp := bytes.IndexByte(meta, ' '); sp > 0 {
 		if n, err := strconv.ParseUint(string(meta[:sp]), 10, 32); err == nil {
-			ev.PID, ev.Comm = uint32(n), p.intern(trimPadding(bytes.TrimLeft(meta[sp+1:], " ")))
+			ev.PID, ev.Comm = uint32(n), p.internComm(uint32(n), trimPadding(bytes.TrimLeft(meta[sp+1:], " ")))
 			return nil
 		}
 	}
 	if sp := bytes.LastIndexByte(meta, ' '); sp > 0 {
 		if n, err := strconv.ParseUint(string(meta[sp+1:]), 10, 32); err == nil {
-			ev.PID, ev.Comm = uint32(n), p.intern(trimPadding(bytes.TrimRight(meta[:sp], " ")))
+			ev.PID, ev.Comm = uint32(n), p.internComm(uint32(n), trimPadding(bytes.TrimRight(meta[:sp], " ")))
 			return nil
 		}
 	}
 	return fmt.Errorf("metadata %s has neither pid=/comm= nor the form \"PID NAME\"", excerpt(meta))
 }
 
+// parseUint32 reads a decimal number without sign.
+func parseUint32(b []byte) (uint32, bool) {
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return uint32(n), n <= 1<<32-1
+}
+
 // trimPadding drops the NUL padding of a kernel comm, raw or as bpftrace's %r prints it.
 func trimPadding(b []byte) []byte {
 	for {
+		n := len(b)
 		switch {
-		case bytes.HasSuffix(b, []byte(`\x00`)):
-			b = b[:len(b)-4]
+		case n >= 4 && b[n-1] == '0' && b[n-2] == '0' && b[n-3] == 'x' && b[n-4] == '\\':
+			b = b[:n-4]
 		case len(b) > 0 && b[len(b)-1] == 0:
 			b = b[:len(b)-1]
 		default:
