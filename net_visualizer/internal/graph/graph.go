@@ -79,6 +79,23 @@ type pending struct {
 	dir   trace.Direction
 	node  nodeID
 	count uint64
+	seq   uint64 // when it started waiting, to age it out of the window
+}
+
+// Window is how many connections may start waiting for their other side after one
+// connection did, before that one is given up on and drawn as unmatched. The two lines of
+// one connection arrive microseconds apart in a live trace, so this only bounds memory
+// when a peer is never traced (an accept made through io_uring, say).
+const Window = 1 << 16
+
+type waiting struct {
+	key connKey
+	seq uint64
+}
+
+type hostIP struct {
+	host uint32
+	ip   [16]byte
 }
 
 type procSlot struct {
@@ -97,6 +114,16 @@ type Builder struct {
 
 	hosts     map[string]uint32
 	hostNames []string
+
+	// Exact, when set, keeps every unmatched connection waiting until the end instead of
+	// deciding promptly (needed to join captures of several hosts read one after the other).
+	Exact bool
+
+	locals    map[hostIP]struct{} // addresses seen as the local end of a line
+	lastLocal hostIP
+	queue     []waiting // ring of waiting connections, oldest at head
+	head      int
+	seq       uint64
 	procs     [4096]procSlot // recent processes by pid: most events need no node lookup
 
 	events, conns, lost uint64
@@ -109,6 +136,7 @@ func New() *Builder {
 		edges:     make(map[edgeKey]*edgeData),
 		pending:   make(map[connKey]pending),
 		hosts:     map[string]uint32{"": 0},
+		locals:    make(map[hostIP]struct{}),
 		hostNames: []string{""},
 	}
 	for i := range b.procs {
@@ -188,27 +216,100 @@ func (b *Builder) Add(ev *trace.Event) {
 		b.conns += count
 		return
 	}
+	host := b.hostID(ev.Host)
+	b.noteLocal(host, ev.Local.Addr())
+	if !b.Exact && !b.isLocal(host, ev.Remote.Addr()) {
+		// The peer is on no address this host has shown: no line can ever join it.
+		b.unmatched(host, ev.Dir, proc, ev.Local, ev.Remote, count)
+		return
+	}
 	var key connKey
 	if ev.Dir == trace.Out {
-		key = makeConnKey(b.hostID(ev.Host), ev.Local, ev.Remote)
+		key = makeConnKey(host, ev.Local, ev.Remote)
 	} else {
-		key = makeConnKey(b.hostID(ev.Host), ev.Remote, ev.Local)
+		key = makeConnKey(host, ev.Remote, ev.Local)
 	}
 	p, ok := b.pending[key]
-	switch {
-	case !ok:
-		b.pending[key] = pending{dir: ev.Dir, node: proc, count: count}
-	case p.dir == ev.Dir:
-		// The same side seen twice before its peer: one connection, reported twice.
-	default:
-		client, server := proc, p.node
-		if ev.Dir == trace.In {
-			client, server = p.node, proc
-		}
-		b.addEdge(client, server, false, key.sport, max(count, p.count))
-		b.conns += max(count, p.count)
-		delete(b.pending, key)
+	if ok && p.dir == ev.Dir {
+		// The same side again: the earlier connection on this 4-tuple is closed, and its
+		// peer was never traced.
+		b.giveUp(key, p)
+		ok = false
 	}
+	if !ok {
+		b.wait(key, pending{dir: ev.Dir, node: proc, count: count})
+		return
+	}
+	client, server := proc, p.node
+	if ev.Dir == trace.In {
+		client, server = p.node, proc
+	}
+	b.addEdge(client, server, false, key.sport, max(count, p.count))
+	b.conns += max(count, p.count)
+	delete(b.pending, key)
+}
+
+func (b *Builder) noteLocal(host uint32, a netip.Addr) {
+	k := hostIP{host, a.As16()}
+	if k == b.lastLocal {
+		return
+	}
+	b.lastLocal = k
+	b.locals[k] = struct{}{}
+}
+
+func (b *Builder) isLocal(host uint32, a netip.Addr) bool {
+	if a.IsLoopback() || a.IsUnspecified() {
+		return true
+	}
+	_, ok := b.locals[hostIP{host, a.As16()}]
+	return ok
+}
+
+// wait starts p waiting for its other side, giving up on the oldest waiting connection
+// when the window is full.
+func (b *Builder) wait(key connKey, p pending) {
+	b.seq++
+	p.seq = b.seq
+	b.pending[key] = p
+	if b.Exact {
+		return
+	}
+	if len(b.queue) < Window {
+		b.queue = append(b.queue, waiting{key, p.seq})
+		return
+	}
+	old := b.queue[b.head]
+	b.queue[b.head] = waiting{key, p.seq}
+	b.head = (b.head + 1) % Window
+	if q, ok := b.pending[old.key]; ok && q.seq == old.seq {
+		b.giveUp(old.key, q)
+	}
+}
+
+// giveUp draws a waiting connection as unmatched and forgets it.
+func (b *Builder) giveUp(key connKey, p pending) {
+	delete(b.pending, key)
+	client, server := key.client(), key.server()
+	if p.dir == trace.Out {
+		b.unmatched(key.host, p.dir, p.node, client, server, p.count)
+	} else {
+		b.unmatched(key.host, p.dir, p.node, server, client, p.count)
+	}
+}
+
+// unmatched draws one side of a connection whose other side is not in the trace: a connect
+// points to the remote ip:port, an accept comes from the remote ip.
+func (b *Builder) unmatched(host uint32, dir trace.Direction, proc nodeID, local, remote netip.AddrPort, n uint64) {
+	b.conns += n
+	h := b.hostNames[host]
+	if dir == trace.Out {
+		ext := b.node(nodeKey{kind: External, host: h, addr: remote}, nil)
+		b.addEdge(proc, ext, false, remote.Port(), n)
+		return
+	}
+	ext := b.node(nodeKey{kind: External, host: h, addr: netip.AddrPortFrom(remote.Addr(), 0), hostOnly: true}, nil)
+	b.addEdge(ext, proc, false, local.Port(), n)
 }
 
 // Stats counts what the builder has seen.
@@ -270,19 +371,11 @@ func (b *Builder) Graph() *Graph {
 	for k, v := range b.index {
 		index[k] = v
 	}
-	view := &Builder{keys: keys, attrs: attrs, index: index, edges: edges}
-	conns := b.conns
+	view := &Builder{keys: keys, attrs: attrs, index: index, edges: edges, hostNames: b.hostNames, conns: b.conns}
 	for k, p := range b.pending {
-		conns += p.count
-		host := b.hostNames[k.host]
-		if p.dir == trace.Out {
-			ext := view.node(nodeKey{kind: External, host: host, addr: k.server()}, nil)
-			view.addEdge(p.node, ext, false, k.sport, p.count)
-		} else {
-			ext := view.node(nodeKey{kind: External, host: host, addr: netip.AddrPortFrom(k.client().Addr(), 0), hostOnly: true}, nil)
-			view.addEdge(ext, p.node, false, k.sport, p.count)
-		}
+		view.giveUp(k, p)
 	}
+	conns := view.conns
 
 	// Keep only nodes that are on an edge or are processes (a process that only failed
 	// still has an edge; every process has at least one line).

@@ -77,11 +77,15 @@ func TestGraph(t *testing.T) {
 			"127.0.0.1:40001←127.0.0.1:8080|pid=2 comm=nginx",
 			"127.0.0.1:40000←127.0.0.1:8080|pid=2 comm=nginx",
 		}, []string{"curl/1 -> nginx/2 x2 [8080]"}},
-		{"same line twice is one connection", []string{
+		{"a 4-tuple used again before its peer showed: the first one's peer was never traced", []string{
 			"127.0.0.1:8080→127.0.0.1:40000|pid=1 comm=curl",
 			"127.0.0.1:8080→127.0.0.1:40000|pid=1 comm=curl",
 			"127.0.0.1:40000←127.0.0.1:8080|pid=2 comm=nginx",
-		}, []string{"curl/1 -> nginx/2 x1 [8080]"}},
+		}, []string{"curl/1 -> nginx/2 x1 [8080]", "curl/1 -> ext:127.0.0.1:8080 x1 [8080]"}},
+		{"a local non-loopback address joins", []string{
+			"10.0.2.15:3000→10.0.2.15:40000|pid=1 comm=curl",
+			"10.0.2.15:40000←10.0.2.15:3000|pid=2 comm=srv",
+		}, []string{"curl/1 -> srv/2 x1 [3000]"}},
 		{"unmatched connect goes to remote ip:port", []string{
 			"93.184.216.34:443→10.0.0.2:50000|pid=1 comm=curl",
 			"93.184.216.34:443→10.0.0.2:50001|pid=1 comm=curl",
@@ -266,4 +270,40 @@ func TestGraphMatchesReference(t *testing.T) {
 		sort.Strings(got)
 		require.Equal(t, reference(evs), got, "seed %d:\n%s", seed, strings.Join(lines, "\n"))
 	}
+}
+
+// TestMemoryDoesNotGrowWithExternalConnections: connections whose remote end is not on this
+// host are decided at once, so nothing waits for them, however many there are.
+func TestMemoryDoesNotGrowWithExternalConnections(t *testing.T) {
+	b := New()
+	var p trace.Parser
+	var ev trace.Event
+	for i := 0; i < 100000; i++ {
+		line := fmt.Sprintf("198.51.100.%d:443→10.0.2.15:%d|pid=1 comm=curl", i%7, 1024+i%60000)
+		_, err := p.Parse([]byte(line), &ev)
+		require.NoError(t, err)
+		b.Add(&ev)
+	}
+	assert.Empty(t, b.pending)
+	g := b.Graph()
+	assert.Equal(t, uint64(100000), g.Stats.Connections, "4-tuples reused over time are new connections")
+	assert.Len(t, g.Edges, 7)
+}
+
+// TestWaitingConnectionsAreBounded: a connect whose accept is never traced waits at most
+// Window connections, then is drawn as unmatched.
+func TestWaitingConnectionsAreBounded(t *testing.T) {
+	b := New()
+	var p trace.Parser
+	var ev trace.Event
+	n := Window + 500
+	for i := 0; i < n; i++ {
+		line := fmt.Sprintf("127.0.0.1:8080→127.0.0.%d:%d|pid=1 comm=curl", 1+i/60000, 1024+i%60000)
+		_, err := p.Parse([]byte(line), &ev)
+		require.NoError(t, err)
+		b.Add(&ev)
+	}
+	assert.Len(t, b.pending, Window)
+	g := b.Graph()
+	assert.Equal(t, []string{fmt.Sprintf("curl/1 -> ext:127.0.0.1:8080 x%d [8080]", n)}, edgeList(g))
 }
