@@ -42,7 +42,7 @@ func TestEdges(t *testing.T) {
 			want: "1/java\t2/php\t1\n",
 		},
 		{
-			name: "IPv6 external keeps brackets with the port",
+			name:  "IPv6 external keeps brackets with the port",
 			trace: "[2001:db8::1]:443->[2001:db8::2]:40000|pid=5 tid=5 uid=0 comm=curl\n",
 			want:  "5/curl\text:[2001:db8::1]:443\t1\n",
 		},
