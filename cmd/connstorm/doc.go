@@ -7,7 +7,7 @@ Usage:
 	connstorm [flags]
 
 Connstorm starts a copy of itself as a child process, "connstorm server", which listens on
--addr at a free port and accepts every connection and closes it at once. The parent is
+-addr at a free port (or -port) and accepts every connection and closes it at once. The parent is
 the client: -c goroutines dial the server until -n connections have been made (or -timeout
 has passed), each waiting for the server's close (so the connection was accepted) before
 closing its own end. Client and server are separate processes, so a tracer sees the
@@ -36,6 +36,8 @@ Flags:
 	-c C          concurrent clients (default 8)
 	-addr IP      address to listen on and connect to: 127.0.0.1 (default), ::1, or
 	              another local address
+	-port P       port for the server to listen on (default 0: a free port); a fixed
+	              port lets a tracer filter on it before the storm starts
 	-timeout D    stop starting connections after D (default 2m); the storm then reports
 	              the connections it made
 	-facts FILE   write the facts above to FILE

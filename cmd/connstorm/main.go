@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 )
 
@@ -33,13 +34,13 @@ func main() {
 	}
 }
 
-// serverCommand is the server child: this executable, "server", the address.
-func serverCommand(addr string) (*exec.Cmd, error) {
+// serverCommand is the server child: this executable, "server", the address and port.
+func serverCommand(addr string, port int) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	return exec.Command(exe, "server", "-addr", addr), nil
+	return exec.Command(exe, "server", "-addr", addr, "-port", strconv.Itoa(port)), nil
 }
 
 type usageError struct{ msg string }

@@ -39,13 +39,14 @@ type stormConfig struct {
 	timeout time.Duration
 }
 
-func run(args []string, newServer func(addr string) (*exec.Cmd, error), stdout, stderr io.Writer) error {
+func run(args []string, newServer func(addr string, port int) (*exec.Cmd, error), stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("connstorm", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage()) }
 	n := fs.Int("n", 50000, "connections to make")
 	c := fs.Int("c", 8, "concurrent clients")
 	addrText := fs.String("addr", "127.0.0.1", "address to listen on and connect to")
+	port := fs.Int("port", 0, "port to listen on; 0 picks a free one")
 	timeout := fs.Duration("timeout", 2*time.Minute, "stop starting connections after this")
 	factsFile := fs.String("facts", "", "write key=value facts to this file")
 	if err := fs.Parse(args); err != nil {
@@ -61,6 +62,8 @@ func run(args []string, newServer func(addr string) (*exec.Cmd, error), stdout, 
 		return usageError{fmt.Sprintf("-n %d: want 1 or more", *n)}
 	case *c < 1:
 		return usageError{fmt.Sprintf("-c %d: want 1 or more", *c)}
+	case *port < 0 || *port > 65535:
+		return usageError{fmt.Sprintf("-port %d: want 0 to 65535", *port)}
 	case *timeout <= 0:
 		return usageError{fmt.Sprintf("-timeout %v: want more than 0", *timeout)}
 	}
@@ -73,7 +76,7 @@ func run(args []string, newServer func(addr string) (*exec.Cmd, error), stdout, 
 		return usageError{err.Error()}
 	}
 
-	cmd, err := newServer(addr.String())
+	cmd, err := newServer(addr.String(), *port)
 	if err != nil {
 		return err
 	}
@@ -210,15 +213,16 @@ func connect(d *net.Dialer, target string, buf []byte) error {
 	return nil
 }
 
-// serve is "connstorm server": listen on -addr at a free port, print "listening PORT PID",
+// serve is "connstorm server": listen on -addr at -port (0: a free one), print "listening PORT PID",
 // then accept and close connections until stdin is closed.
 func serve(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("connstorm server", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1", "address to listen on")
+	port := fs.Int("port", 0, "port to listen on; 0 picks a free one")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(*addr, "0"))
+	ln, err := net.Listen("tcp", net.JoinHostPort(*addr, strconv.Itoa(*port)))
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func testServer(addr string) (*exec.Cmd, error) {
-	cmd := exec.Command(os.Args[0], "-addr", addr)
+func testServer(addr string, port int) (*exec.Cmd, error) {
+	cmd := exec.Command(os.Args[0], "-addr", addr, "-port", strconv.Itoa(port))
 	cmd.Env = append(os.Environ(), "CONNSTORM_TEST_SERVER=1")
 	return cmd, nil
 }
@@ -83,14 +83,24 @@ func TestStorm(t *testing.T) {
 	}
 }
 
+func TestFixedPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	facts := filepath.Join(t.TempDir(), "facts")
+	require.NoError(t, run([]string{"-n", "50", "-port", strconv.Itoa(port), "-facts", facts}, testServer, io.Discard, io.Discard))
+	assert.Equal(t, strconv.Itoa(port), readFacts(t, facts)["server_port"])
+}
+
 func TestUsage(t *testing.T) {
-	never := func(string) (*exec.Cmd, error) {
+	never := func(string, int) (*exec.Cmd, error) {
 		t.Fatal("no server may start on a usage error")
 		return nil, nil
 	}
 	for _, args := range [][]string{
 		{"-n", "0"}, {"-c", "0"}, {"-timeout", "0s"}, {"-addr", "nonsense"},
-		{"-addr", "192.0.2.1"}, {"-bogus"}, {"extra"},
+		{"-addr", "192.0.2.1"}, {"-port", "70000"}, {"-bogus"}, {"extra"},
 	} {
 		err := run(args, never, io.Discard, io.Discard)
 		assert.True(t, errors.As(err, new(usageError)), "%v: %v", args, err)
@@ -98,7 +108,7 @@ func TestUsage(t *testing.T) {
 	var stderr bytes.Buffer
 	err := run([]string{"-h"}, never, io.Discard, &stderr)
 	assert.True(t, errors.Is(err, flag.ErrHelp))
-	for _, f := range []string{"-n N", "-c C", "-addr IP", "-timeout D", "-facts FILE", "client_pid", "server_port"} {
+	for _, f := range []string{"-n N", "-c C", "-addr IP", "-port P", "-timeout D", "-facts FILE", "client_pid", "server_port"} {
 		assert.Contains(t, stderr.String(), f)
 	}
 }
