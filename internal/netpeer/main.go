@@ -1,0 +1,141 @@
+// Command netpeer is a tiny TCP peer for the tracer's live tests: one process
+// that listens and accepts, another that connects, so that a trace can be
+// checked against pids and addresses known in advance.
+//
+// Usage:
+//
+//	netpeer server [-listen ADDR] [-n N]
+//	netpeer client -connect ADDR [-n N]
+//
+// The server listens on ADDR (default 127.0.0.1:0; [::1]:0 for IPv6; [::]:0
+// for a dual-stack listener that IPv4 clients reach as IPv4-mapped), prints
+//
+//	pid=<pid> addr=<ip:port>
+//
+// once it is listening, accepts N connections (default 1; 0 means until
+// stdin is closed), closes each one, and then waits for stdin to be closed
+// (EOF) before it exits, so that the test decides when it goes away.
+//
+// The client prints
+//
+//	pid=<pid>
+//
+// then connects to ADDR N times in a row, closing each connection, and prints
+// one line per attempt:
+//
+//	ok local=<ip:port> remote=<ip:port>
+//	err <message>
+//
+// The client exits 0 when every attempt succeeded and 1 otherwise; -expect-fail
+// inverts that, for refused connections.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "netpeer: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) < 1 {
+		return fmt.Errorf("usage: netpeer server|client [flags]")
+	}
+	switch args[0] {
+	case "server":
+		return server(args[1:], stdin, stdout)
+	case "client":
+		return client(args[1:], stdout)
+	default:
+		return fmt.Errorf("unknown mode %q: want server or client", args[0])
+	}
+}
+
+func server(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
+	n := fs.Int("n", 1, "connections to accept (0: until stdin closes)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// "tcp" keeps [::]:0 dual-stack; "tcp4"/"tcp6" would not.
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	fmt.Fprintf(stdout, "pid=%d addr=%s\n", os.Getpid(), ln.Addr())
+
+	stdinClosed := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, bufio.NewReader(stdin))
+		close(stdinClosed)
+	}()
+
+	accepted := make(chan error)
+	go func() {
+		for i := 0; *n == 0 || i < *n; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				accepted <- err
+				return
+			}
+			fmt.Fprintf(stdout, "accepted remote=%s local=%s\n", c.RemoteAddr(), c.LocalAddr())
+			c.Close()
+		}
+		accepted <- nil
+	}()
+
+	select {
+	case err := <-accepted:
+		if err != nil {
+			return err
+		}
+		<-stdinClosed
+		return nil
+	case <-stdinClosed:
+		return nil
+	}
+}
+
+func client(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	addr := fs.String("connect", "", "address to connect to (required)")
+	n := fs.Int("n", 1, "connections to make")
+	expectFail := fs.Bool("expect-fail", false, "exit 0 only if every attempt fails")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *addr == "" {
+		return fmt.Errorf("client: -connect ADDR is required")
+	}
+	fmt.Fprintf(stdout, "pid=%d\n", os.Getpid())
+	failed := 0
+	for i := 0; i < *n; i++ {
+		c, err := net.DialTimeout("tcp", *addr, 10*time.Second)
+		if err != nil {
+			failed++
+			fmt.Fprintf(stdout, "err %v\n", err)
+			continue
+		}
+		fmt.Fprintf(stdout, "ok local=%s remote=%s\n", c.LocalAddr(), c.RemoteAddr())
+		c.Close()
+	}
+	switch {
+	case *expectFail && failed != *n:
+		return fmt.Errorf("client: %d of %d connections succeeded, want none", *n-failed, *n)
+	case !*expectFail && failed != 0:
+		return fmt.Errorf("client: %d of %d connections failed", failed, *n)
+	}
+	return nil
+}
