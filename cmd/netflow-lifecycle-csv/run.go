@@ -138,6 +138,7 @@ type converter struct {
 	lost              uint64
 	header, ready     bool
 	stopPoke          chan struct{}
+	pokeStopped       chan struct{}
 }
 
 // loop converts lines until the input ends or ctx is done; on ctx it first
@@ -272,17 +273,17 @@ func (c *converter) announce() {
 
 // startPoking calls close(readyFD) every 50ms until the tracer answers "# ready".
 func (c *converter) startPoking() {
-	c.stopPoke = make(chan struct{})
-	stop, fd := c.stopPoke, c.readyFD
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	c.stopPoke, c.pokeStopped = stop, stopped
+	poke, fd := closeFD, c.readyFD
 	go func() {
+		defer close(stopped)
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
-			_ = closeFD(fd) // EBADF, always: the tracer only watches for the call
+			_ = poke(fd) // EBADF, always: the tracer only watches for the call
 			select {
 			case <-stop:
-				return
-			case <-c.ctx.Done():
 				return
 			case <-t.C:
 			}
@@ -290,9 +291,11 @@ func (c *converter) startPoking() {
 	}()
 }
 
+// stopPoking stops the goroutine of startPoking and waits for it.
 func (c *converter) stopPoking() {
 	if c.stopPoke != nil {
 		close(c.stopPoke)
+		<-c.pokeStopped
 		c.stopPoke = nil
 	}
 }
