@@ -42,8 +42,9 @@
 //	!loopback && !in_cidr(remote_addr, "10.0.0.0/8")
 //	server_port in [80, 443, 8080] || uid == 0
 //
-// Shortcuts turns the -pid, -comm, -port and -exclude-loopback flags into such an expression,
-// and And joins it with a user's -filter.
+// Derive fills server_port, service and loopback of a Conn from its other fields. Shortcuts
+// turns the -pid, -comm, -port and -exclude-loopback flags into an expression, and And joins
+// it with a user's -filter.
 package filter
 
 import (
