@@ -14,10 +14,17 @@
 //     completed with poll and accepted;
 //   - TCP over IPv6 ([::1]) unless the host has no IPv6 loopback;
 //   - a UDP socket bound to 127.0.0.1:0, a Unix stream socket;
-//   - a regular file and a pipe opened and closed (they must give no CLOSE);
+//   - a regular file and a pipe opened and closed, and a socket whose fd the
+//     file takes over with dup3 before that fd is closed (none of these
+//     closes may give a CLOSE row);
 //   - the listener closed last.
 //
+// With -leak N it only opens N TCP sockets and exits without closing them,
+// printing {"PID":..., "LeakFDs":[...]}: the tracer must forget them.
+//
 // Usage: sockdemo -dir DIR   (DIR: where the regular file is created)
+//
+//	sockdemo -leak N
 package main
 
 import (
@@ -39,6 +46,7 @@ type Report struct {
 	AcceptFD             int // accepted ClientPort
 	BindBusyFD           int // bind to ListenPort failed: -98
 	FileFD               int // a regular file: bind on it failed (-88), then closed
+	DupFD                int // a socket, then dup3(FileFD, DupFD): its close is a file's
 	PipeFDs              [2]int
 
 	RefusedFD, RefusedPort int // connect to RefusedPort: -111
@@ -57,8 +65,15 @@ type Report struct {
 
 func main() {
 	dir := flag.String("dir", os.TempDir(), "directory for the regular file")
+	leak := flag.Int("leak", 0, "only open this many sockets and exit")
 	flag.Parse()
-	r, err := demo(*dir)
+	var r any
+	var err error
+	if *leak > 0 {
+		r, err = leakSockets(*leak)
+	} else {
+		r, err = demo(*dir)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sockdemo: %v\n", err)
 		os.Exit(1)
@@ -127,6 +142,12 @@ func demo(dir string) (r Report, err error) {
 		if e := syscall.Bind(r.FileFD, &syscall.SockaddrInet4{Addr: loopback4}); e != syscall.ENOTSOCK {
 			step("bind on a file", fmt.Errorf("got %v, want ENOTSOCK", e))
 		}
+		// A tracked socket's fd taken over by the file (dup3 closes the
+		// socket without close(2)): closing the fd is closing a file.
+		r.DupFD, e = tcp4()
+		step("socket", e)
+		step("dup3", syscall.Dup3(r.FileFD, r.DupFD, 0))
+		step("close dup", syscall.Close(r.DupFD))
 		step("close file", f.Close())
 	}
 	var p [2]int
@@ -197,6 +218,22 @@ func demo(dir string) (r Report, err error) {
 
 	step("close", syscall.Close(r.ListenFD))
 	return r, err
+}
+
+// leakSockets opens n TCP sockets and leaves them open: the process exits with them.
+func leakSockets(n int) (any, error) {
+	r := struct {
+		PID     int
+		LeakFDs []int
+	}{PID: os.Getpid()}
+	for range n {
+		fd, err := tcp4()
+		if err != nil {
+			return nil, err
+		}
+		r.LeakFDs = append(r.LeakFDs, fd)
+	}
+	return r, nil
 }
 
 // pollOut waits until fd is writable (its connect finished) and returns the
