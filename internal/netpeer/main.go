@@ -27,7 +27,10 @@
 //	err <message>
 //
 // The client exits 0 when every attempt succeeded and 1 otherwise; -expect-fail
-// inverts that, for refused connections.
+// inverts that, for refused connections. Go's net package connects without
+// blocking (connect(2) returns EINPROGRESS and the outcome comes later);
+// -blocking makes a plain blocking connect(2) instead, whose return value is
+// the outcome itself (0, or -ECONNREFUSED at once on loopback).
 package main
 
 import (
@@ -36,7 +39,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -113,6 +118,7 @@ func client(args []string, stdout io.Writer) error {
 	addr := fs.String("connect", "", "address to connect to (required)")
 	n := fs.Int("n", 1, "connections to make")
 	expectFail := fs.Bool("expect-fail", false, "exit 0 only if every attempt fails")
+	blocking := fs.Bool("blocking", false, "use a blocking connect(2) instead of Go's non-blocking dial")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -122,6 +128,15 @@ func client(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "pid=%d\n", os.Getpid())
 	failed := 0
 	for i := 0; i < *n; i++ {
+		if *blocking {
+			if err := dialBlocking(*addr); err != nil {
+				failed++
+				fmt.Fprintf(stdout, "err %v\n", err)
+			} else {
+				fmt.Fprintf(stdout, "ok remote=%s\n", *addr)
+			}
+			continue
+		}
 		c, err := net.DialTimeout("tcp", *addr, 10*time.Second)
 		if err != nil {
 			failed++
@@ -138,4 +153,24 @@ func client(args []string, stdout io.Writer) error {
 		return fmt.Errorf("client: %d of %d connections failed", failed, *n)
 	}
 	return nil
+}
+
+// dialBlocking connects a blocking TCP socket to addr and closes it.
+func dialBlocking(addr string) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return err
+	}
+	family := syscall.AF_INET6
+	var sa syscall.Sockaddr = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	if ap.Addr().Is4() {
+		family = syscall.AF_INET
+		sa = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer syscall.Close(fd)
+	return os.NewSyscallError("connect", syscall.Connect(fd, sa))
 }

@@ -1,0 +1,55 @@
+package tracer_test
+
+import (
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestWrapperUsage checks what scripts/netflow-trace does before it needs
+// root or bpftrace: --help on stdout with status 0, usage errors with 2.
+func TestWrapperUsage(t *testing.T) {
+	root := repoRoot(t)
+	script := filepath.Join(root, "scripts", "netflow-trace")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string // in stdout
+		wantErr  string // in stderr
+	}{
+		{name: "help", args: []string{"--help"}, wantOut: "usage: sudo scripts/netflow-trace"},
+		{name: "help documents the buffer", args: []string{"-h"}, wantOut: "BPFTRACE_PERF_RB_PAGES"},
+		{name: "unknown flag", args: []string{"--bogus"}, wantCode: 2, wantErr: "usage:"},
+		{name: "bad variant", args: []string{"--variant", "fentry"}, wantCode: 2, wantErr: "kprobe or tracepoint"},
+		{name: "variant without value", args: []string{"--variant"}, wantCode: 2, wantErr: "usage:"},
+		{name: "port out of range", args: []string{"--port", "70000"}, wantCode: 2, wantErr: "1..65535"},
+		{name: "pid not a number", args: []string{"--pid", "x1"}, wantCode: 2, wantErr: "positive number"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(script, tc.args...)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tc.wantCode, code, "stderr: %s", stderr.String())
+			assert.Contains(t, stdout.String(), tc.wantOut)
+			assert.Contains(t, stderr.String(), tc.wantErr)
+			if tc.wantCode != 0 {
+				assert.Empty(t, stdout.String(), "errors never go to stdout")
+			}
+		})
+	}
+}
