@@ -458,3 +458,30 @@ func testLive(t *testing.T, variant string) {
 		}
 	})
 }
+
+// TestLiveCommEscaping: a process may name itself anything, newline
+// included (prctl PR_SET_NAME); its line must stay one line, with the
+// unprintable bytes as \xNN and "|", "=", " " kept as they are. It also
+// checks that --comm filters in the kernel: only the renamed client shows.
+func TestLiveCommEscaping(t *testing.T) {
+	requireBPF(t)
+	root := repoRoot(t)
+	netpeer := buildNetpeer(t, root)
+	const name = "nf\n|x=y z\t"
+	const printed = `nf\x0a|x=y z\x09`
+
+	tr := startTracer(t, root, "--variant", "tracepoint", "--comm", name)
+	s := startServer(t, netpeer, "127.0.0.1:0", 1)
+	pid, _ := runClient(t, netpeer, s.addr.String(), 1, "-comm", name)
+	e, ok := tr.waitFor(t, fmt.Sprintf("→ pid=%d", pid), func(e event) bool { return e.out && e.pid == pid })
+	tr.stop(t)
+	t.Logf("trace:\n%s", tr.text(&tr.stdout))
+	require.True(t, ok)
+	assert.Equal(t, printed, e.comm, e.raw)
+	assert.Equal(t, s.addr, e.remote, e.raw)
+	assert.Equal(t, 0, e.ret, e.raw)
+
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	assert.Len(t, tr.stdout, 1, "only the renamed client passes --comm; one connect, one line")
+}

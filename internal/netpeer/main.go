@@ -30,7 +30,9 @@
 // inverts that, for refused connections. Go's net package connects without
 // blocking (connect(2) returns EINPROGRESS and the outcome comes later);
 // -blocking makes a plain blocking connect(2) instead, whose return value is
-// the outcome itself (0, or -ECONNREFUSED at once on loopback).
+// the outcome itself (0, or -ECONNREFUSED at once on loopback). -comm NAME
+// renames the connecting thread (prctl PR_SET_NAME, any bytes, 15 at most)
+// and implies -blocking, so that the connect(2) runs on that thread.
 package main
 
 import (
@@ -41,8 +43,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func main() {
@@ -119,8 +123,18 @@ func client(args []string, stdout io.Writer) error {
 	n := fs.Int("n", 1, "connections to make")
 	expectFail := fs.Bool("expect-fail", false, "exit 0 only if every attempt fails")
 	blocking := fs.Bool("blocking", false, "use a blocking connect(2) instead of Go's non-blocking dial")
+	comm := fs.String("comm", "", "rename the connecting thread (implies -blocking)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *comm != "" {
+		*blocking = true
+		// The name belongs to one thread: keep this goroutine on it, so the
+		// blocking connect(2) below is made under the new name.
+		runtime.LockOSThread()
+		if err := setComm(*comm); err != nil {
+			return err
+		}
 	}
 	if *addr == "" {
 		return fmt.Errorf("client: -connect ADDR is required")
@@ -173,4 +187,13 @@ func dialBlocking(addr string) error {
 	}
 	defer syscall.Close(fd)
 	return os.NewSyscallError("connect", syscall.Connect(fd, sa))
+}
+
+// setComm renames the calling thread, as prctl(PR_SET_NAME) does.
+func setComm(name string) error {
+	b := append([]byte(name), 0)
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0); errno != 0 {
+		return os.NewSyscallError("prctl", errno)
+	}
+	return nil
 }
