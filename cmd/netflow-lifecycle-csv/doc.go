@@ -36,12 +36,16 @@ Input grammar, one line per traced syscall, fields separated by one space, COMM 
 
 	MONO_NS EVENT PID TID FAMILY TYPE PROTO LADDR LPORT RADDR RPORT FD ARG LAT_NS RET COMM
 
-Lines starting with "#" are comments; "# netflow_lifecycle:" (printed by the tracer's BEGIN)
-starts the readiness handshake: bpftrace runs BEGIN before it attaches the probes, so the
-command calls close(READY_FD) until the tracer's last-attached probe answers "# ready"; only
-then does it print one line on stderr saying the probes are attached. bpftrace's
-"Attaching N probes..." banner and blank lines are skipped, "Lost N events" is reported on
-stderr, any other malformed line is reported (the first ten) and skipped.
+Lines starting with "#" are comments. Two of them matter. bpftrace runs BEGIN before it
+attaches the probes, so the command calls close(2) on -ready-fd (it fails: EBADF) every 50ms
+until the tracer's last-attached probe answers "# ready"; only then does it print one line on
+stderr saying the probes are attached. The answer is followed by 4 KiB of comment lines, which
+push bpftrace's output buffer (-B full) through, so the command keeps calling it once a second:
+rows reach the files within about a second. "# netflow_lifecycle:" (the tracer's BEGIN) counts
+as attached when the handshake is off (-ready-fd 0). bpftrace's "Attaching N probes..." banner
+and blank lines are skipped; "Lost N events" is added up and reported on stderr (at the first
+loss, whenever the total gains a digit, and at the end); any other malformed line is reported
+(the first ten) and skipped.
 
 How each CSV column is made from a line:
 

@@ -31,6 +31,9 @@ var closeFD = syscall.Close
 const (
 	readyFD    = -1234567 // netflow_lifecycle.bt's READY_FD, as the int close(2) is called with
 	maxReports = 10       // malformed lines reported one by one
+
+	pokeEvery  = 50 * time.Millisecond // until the probes are attached
+	flushEvery = time.Second           // then, to flush the tracer's output
 )
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -139,6 +142,7 @@ type converter struct {
 	header, ready     bool
 	stopPoke          chan struct{}
 	pokeStopped       chan struct{}
+	attached          chan struct{} // closed at "# ready"
 }
 
 // loop converts lines until the input ends or ctx is done; on ctx it first
@@ -165,6 +169,9 @@ func (c *converter) loop(stdin io.Reader) error {
 			}
 		}
 	}()
+	if c.readyFD != 0 {
+		c.startPoking()
+	}
 	defer c.stopPoking()
 
 	for {
@@ -228,14 +235,12 @@ func (c *converter) handle(s string) error {
 			c.header = true
 			if c.readyFD == 0 {
 				c.announce()
-			} else {
-				c.startPoking()
 			}
 		}
 		return nil
 	case s == "# ready":
 		if !c.ready && c.readyFD != 0 {
-			c.stopPoking()
+			close(c.attached) // poke once a second from now on
 			c.announce()
 		}
 		return nil
@@ -271,20 +276,25 @@ func (c *converter) announce() {
 		filepath.Join(c.out, "nw_conn_*.csv"))
 }
 
-// startPoking calls close(readyFD) every 50ms until the tracer answers "# ready".
+// startPoking calls close(readyFD) every 50ms until the tracer has answered
+// "# ready", then every second. Each answer also flushes the tracer's output
+// buffer, so rows reach the files within about a second even when few come.
 func (c *converter) startPoking() {
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	c.stopPoke, c.pokeStopped = stop, stopped
+	stop, stopped, attached := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	c.stopPoke, c.pokeStopped, c.attached = stop, stopped, attached
 	poke, fd := closeFD, c.readyFD
 	go func() {
 		defer close(stopped)
-		t := time.NewTicker(50 * time.Millisecond)
+		t := time.NewTicker(pokeEvery)
 		defer t.Stop()
 		for {
 			_ = poke(fd) // EBADF, always: the tracer only watches for the call
 			select {
 			case <-stop:
 				return
+			case <-attached:
+				attached = nil
+				t.Reset(flushEvery)
 			case <-t.C:
 			}
 		}
