@@ -231,8 +231,13 @@ func (b *Builder) Add(ev *trace.Event) {
 	}
 	p, ok := b.pending[key]
 	if ok && p.dir == ev.Dir {
-		// The same side again: the earlier connection on this 4-tuple is closed, and its
-		// peer was never traced.
+		if p.node == proc {
+			// The same line twice (a tracer may report a connect that is retried after
+			// EINPROGRESS twice): one connection.
+			return
+		}
+		// The same side from another process: the earlier connection on this 4-tuple is
+		// closed, and its peer was never traced.
 		b.giveUp(key, p)
 		ok = false
 	}

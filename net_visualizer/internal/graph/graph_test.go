@@ -77,11 +77,16 @@ func TestGraph(t *testing.T) {
 			"127.0.0.1:40001←127.0.0.1:8080|pid=2 comm=nginx",
 			"127.0.0.1:40000←127.0.0.1:8080|pid=2 comm=nginx",
 		}, []string{"curl/1 -> nginx/2 x2 [8080]"}},
-		{"a 4-tuple used again before its peer showed: the first one's peer was never traced", []string{
+		{"the same line twice is one connection", []string{
 			"127.0.0.1:8080→127.0.0.1:40000|pid=1 comm=curl",
 			"127.0.0.1:8080→127.0.0.1:40000|pid=1 comm=curl",
 			"127.0.0.1:40000←127.0.0.1:8080|pid=2 comm=nginx",
-		}, []string{"curl/1 -> nginx/2 x1 [8080]", "curl/1 -> ext:127.0.0.1:8080 x1 [8080]"}},
+		}, []string{"curl/1 -> nginx/2 x1 [8080]"}},
+		{"a 4-tuple used again by another process before its peer showed", []string{
+			"127.0.0.1:8080→127.0.0.1:40000|pid=1 comm=curl",
+			"127.0.0.1:8080→127.0.0.1:40000|pid=3 comm=wget",
+			"127.0.0.1:40000←127.0.0.1:8080|pid=2 comm=nginx",
+		}, []string{"wget/3 -> nginx/2 x1 [8080]", "curl/1 -> ext:127.0.0.1:8080 x1 [8080]"}},
 		{"a local non-loopback address joins", []string{
 			"10.0.2.15:3000→10.0.2.15:40000|pid=1 comm=curl",
 			"10.0.2.15:40000←10.0.2.15:3000|pid=2 comm=srv",
