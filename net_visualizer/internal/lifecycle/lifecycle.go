@@ -1,0 +1,460 @@
+// Package lifecycle reads socket-lifecycle CSV files (the nw_conn files written by
+// scripts/netflow-lifecycle, and by cacheMon/io-tracer-linux) into trace.Events: a
+// CONNECT row becomes an Out event, an ACCEPT row an In event, every other row is skipped.
+//
+// Two layouts of the same public format are recognised by their header:
+//
+//	v3 (17 columns; scripts/netflow-lifecycle writes it):
+//	Timestamp,Event Type,PID,TID,Command,Domain,Socket Type,Protocol,IP Version,
+//	Local Address,Remote Address,Local Port,Remote Port,File Descriptor,Backlog,Latency,Return Value
+//
+//	v4 (18 columns; io-tracer-linux's src/tracer/schema.py, linux_trace_v4_test/):
+//	timestamp,event_type,pid,tid,command,domain,sock_type,ipver,local_addr,remote_addr,
+//	sport,dport,fd,backlog,shutdown_how,latency_ns,return_value,mono_ns
+//
+// Columns are found by name, not position. Names are compared without case, spaces,
+// "_" and "-", and each column has aliases (see columnNames), so that "Local Port",
+// "local_port", "sport" and "lport" are the same column. A header must name every
+// column the events need (Event Type, PID, Command, Local Address, Remote Address, Local
+// Port, Remote Port, Return Value), no column twice, and no column this package does not
+// know: anything else is rejected with a *HeaderError that names the columns it expected.
+// A header with a shutdown_how or mono_ns column is v4, else v3.
+//
+// From a row to an event:
+//
+//   - CONNECT, whatever its Return Value: 0 connected, -115 (EINPROGRESS) a non-blocking
+//     connect under way, any other negative errno failed (-111 refused); Event.Ret keeps it.
+//   - ACCEPT with Return Value 0 only: a failed accept is not a connection.
+//   - Rows of other protocols are skipped: Protocol other than TCP (v3), or, without a
+//     Protocol column, Socket Type other than SOCK_STREAM (v4). So are rows without a
+//     remote address and port (Unix sockets, a connect to AF_UNSPEC).
+//   - Remote is Remote Address:Remote Port; Local is Local Address:Local Port, with the
+//     unspecified address of the remote's family and port 0 for an empty one (a failed
+//     connect has no local port). IPv4-mapped IPv6 addresses are read as IPv4, as in the
+//     line format, so that both ends of one connection match.
+//   - Comm is Command without trailing NUL padding (raw, or printed as \x00), with every
+//     other byte that is not printable ASCII written as \xNN, as the tracers print names (a
+//     v3 file from scripts/netflow-lifecycle has them so already; a raw newline from another
+//     writer would break the line format). Count is 1; Attrs holds tid=, fd= and latency_ns=
+//     when the row has them.
+//
+// Files lists the nw_conn_*.csv files under a directory in order. Compressed files
+// (io-tracer-linux's v4 writes .csv.zst) are not listed: decompress them first.
+package lifecycle
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"netflow/net_visualizer/internal/trace"
+)
+
+// Format is the layout of a file, from its header.
+type Format int
+
+const (
+	V3 Format = 3
+	V4 Format = 4
+)
+
+func (f Format) String() string { return "v" + strconv.Itoa(int(f)) }
+
+// V3Header and V4Header are the two known headers, as written.
+var (
+	V3Header = []string{
+		"Timestamp", "Event Type", "PID", "TID", "Command", "Domain", "Socket Type",
+		"Protocol", "IP Version", "Local Address", "Remote Address", "Local Port",
+		"Remote Port", "File Descriptor", "Backlog", "Latency", "Return Value",
+	}
+	V4Header = []string{
+		"timestamp", "event_type", "pid", "tid", "command", "domain", "sock_type", "ipver",
+		"local_addr", "remote_addr", "sport", "dport", "fd", "backlog", "shutdown_how",
+		"latency_ns", "return_value", "mono_ns",
+	}
+)
+
+type column int
+
+const (
+	colTimestamp column = iota
+	colEvent
+	colPID
+	colTID
+	colCommand
+	colDomain
+	colSockType
+	colProtocol
+	colIPVersion
+	colLocalAddr
+	colRemoteAddr
+	colLocalPort
+	colRemotePort
+	colFD
+	colBacklog
+	colShutdownHow
+	colLatency
+	colRet
+	colMono
+	numColumns
+)
+
+// columnNames: each column's accepted names, normalized (see normalize).
+var columnNames = [numColumns][]string{
+	colTimestamp:   {"timestamp", "time", "datetime"},
+	colEvent:       {"eventtype", "event", "operation"},
+	colPID:         {"pid", "tgid"},
+	colTID:         {"tid"},
+	colCommand:     {"command", "comm", "processname", "process"},
+	colDomain:      {"domain", "family", "addressfamily"},
+	colSockType:    {"sockettype", "socktype"},
+	colProtocol:    {"protocol", "proto"},
+	colIPVersion:   {"ipversion", "ipver", "ipv"},
+	colLocalAddr:   {"localaddress", "localaddr", "laddr", "srcaddr", "saddr", "sourceaddress"},
+	colRemoteAddr:  {"remoteaddress", "remoteaddr", "raddr", "dstaddr", "daddr", "destinationaddress"},
+	colLocalPort:   {"localport", "lport", "sport", "srcport", "sourceport"},
+	colRemotePort:  {"remoteport", "rport", "dport", "dstport", "destinationport"},
+	colFD:          {"filedescriptor", "fd"},
+	colBacklog:     {"backlog"},
+	colShutdownHow: {"shutdownhow", "how"},
+	colLatency:     {"latency", "latencyns"},
+	colRet:         {"returnvalue", "ret", "retval", "return"},
+	colMono:        {"monons", "monotonicns", "mono"},
+}
+
+// columnTitle: each column's name in messages, the v3 one where v3 has it.
+var columnTitle = [numColumns]string{
+	colTimestamp: "Timestamp", colEvent: "Event Type", colPID: "PID", colTID: "TID",
+	colCommand: "Command", colDomain: "Domain", colSockType: "Socket Type",
+	colProtocol: "Protocol", colIPVersion: "IP Version", colLocalAddr: "Local Address",
+	colRemoteAddr: "Remote Address", colLocalPort: "Local Port", colRemotePort: "Remote Port",
+	colFD: "File Descriptor", colBacklog: "Backlog", colShutdownHow: "shutdown_how",
+	colLatency: "Latency", colRet: "Return Value", colMono: "mono_ns",
+}
+
+var required = []column{colEvent, colPID, colCommand, colLocalAddr, colRemoteAddr, colLocalPort, colRemotePort, colRet}
+
+var byName = func() map[string]column {
+	m := make(map[string]column)
+	for c, names := range columnNames {
+		for _, n := range names {
+			m[n] = column(c)
+		}
+	}
+	return m
+}()
+
+// normalize: lower case, without spaces, "_", "-" and a UTF-8 byte order mark.
+func normalize(s string) string {
+	s = strings.TrimPrefix(s, "\ufeff")
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r != ' ' && r != '_' && r != '-' && r != '\t' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// HeaderError is a first line that is not a known nw_conn header.
+type HeaderError struct {
+	Got       []string // the header as read
+	Missing   []string // required columns not found (v3 names)
+	Unknown   []string // names this package does not know
+	Duplicate []string // columns named twice
+}
+
+func (e *HeaderError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "not a socket-lifecycle (nw_conn) CSV header: %q", strings.Join(e.Got, ","))
+	if len(e.Missing) > 0 {
+		fmt.Fprintf(&b, "; missing %s", strings.Join(e.Missing, ", "))
+	}
+	if len(e.Unknown) > 0 {
+		fmt.Fprintf(&b, "; unknown %s", strings.Join(e.Unknown, ", "))
+	}
+	if len(e.Duplicate) > 0 {
+		fmt.Fprintf(&b, "; named twice %s", strings.Join(e.Duplicate, ", "))
+	}
+	fmt.Fprintf(&b, "; want the v3 header %q or the v4 header %q (names are matched without case, spaces or underscores)",
+		strings.Join(V3Header, ","), strings.Join(V4Header, ","))
+	return b.String()
+}
+
+// RowError is a row that cannot be read; the Reader can go on with the next one.
+type RowError struct {
+	Line int // 1-based line where the row starts
+	Err  error
+}
+
+func (e *RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *RowError) Unwrap() error { return e.Err }
+
+// Reader reads events from one CSV file, a row at a time.
+type Reader struct {
+	cr     *csv.Reader
+	format Format
+	col    [numColumns]int // index of each column in a row, -1 when absent
+	width  int
+}
+
+// NewReader reads and checks the header. It returns a *HeaderError for an unknown header.
+func NewReader(r io.Reader) (*Reader, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1 // checked by Next, which can then go on
+	cr.ReuseRecord = true
+	head, err := cr.Read()
+	if err == io.EOF {
+		return nil, errors.New("no header: the file is empty")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	rd := &Reader{cr: cr, width: len(head), format: V3}
+	for i := range rd.col {
+		rd.col[i] = -1
+	}
+	herr := &HeaderError{Got: append([]string(nil), head...)}
+	for i, name := range head {
+		c, ok := byName[normalize(name)]
+		switch {
+		case !ok:
+			herr.Unknown = append(herr.Unknown, strconv.Quote(name))
+		case rd.col[c] >= 0:
+			herr.Duplicate = append(herr.Duplicate, strconv.Quote(name))
+		default:
+			rd.col[c] = i
+		}
+	}
+	for _, c := range required {
+		if rd.col[c] < 0 {
+			herr.Missing = append(herr.Missing, columnTitle[c])
+		}
+	}
+	if len(herr.Missing)+len(herr.Unknown)+len(herr.Duplicate) > 0 {
+		return nil, herr
+	}
+	if rd.col[colShutdownHow] >= 0 || rd.col[colMono] >= 0 {
+		rd.format = V4
+	}
+	return rd, nil
+}
+
+// Format is the file's layout.
+func (r *Reader) Format() Format { return r.format }
+
+// Next reads rows until one is a connection and stores it in ev, reusing ev.Attrs. It
+// returns io.EOF at the end of the file, a *RowError for a row it cannot read (call Next
+// again to go on), and any other error from reading.
+func (r *Reader) Next(ev *trace.Event) error {
+	for {
+		rec, err := r.cr.Read()
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return &RowError{Line: pe.StartLine, Err: pe.Err}
+			}
+			return err
+		}
+		line, _ := r.cr.FieldPos(0)
+		ok, err := r.event(rec, ev)
+		if err != nil {
+			return &RowError{Line: line, Err: err}
+		}
+		if ok {
+			return nil
+		}
+	}
+}
+
+func (r *Reader) get(rec []string, c column) string {
+	if i := r.col[c]; i >= 0 {
+		return strings.TrimSpace(rec[i])
+	}
+	return ""
+}
+
+// event turns a row into ev; false for a row that is not a connection.
+func (r *Reader) event(rec []string, ev *trace.Event) (bool, error) {
+	if len(rec) != r.width {
+		return false, fmt.Errorf("%d fields, the header has %d", len(rec), r.width)
+	}
+	var dir trace.Direction
+	switch strings.ToUpper(r.get(rec, colEvent)) {
+	case "CONNECT":
+		dir = trace.Out
+	case "ACCEPT":
+		dir = trace.In
+	default:
+		return false, nil
+	}
+	var ret int64
+	if s := r.get(rec, colRet); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return false, fmt.Errorf("%s %q: not a number", columnTitle[colRet], s)
+		}
+		ret = n
+	}
+	if dir == trace.In && ret != 0 {
+		return false, nil
+	}
+	if p := r.get(rec, colProtocol); p != "" {
+		if !strings.EqualFold(p, "TCP") && p != "6" {
+			return false, nil
+		}
+	} else if t := r.get(rec, colSockType); t != "" && r.col[colProtocol] < 0 {
+		if !strings.EqualFold(t, "SOCK_STREAM") && t != "1" {
+			return false, nil
+		}
+	}
+	raddr, rport := r.get(rec, colRemoteAddr), r.get(rec, colRemotePort)
+	if raddr == "" || rport == "" {
+		return false, nil // no IP peer: a Unix socket, a connect to AF_UNSPEC
+	}
+	remote, err := addrPort(raddr, rport, colRemoteAddr, colRemotePort)
+	if err != nil {
+		return false, err
+	}
+	local := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	if remote.Addr().Is6() {
+		local = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
+	}
+	laddr, lport := r.get(rec, colLocalAddr), r.get(rec, colLocalPort)
+	if laddr != "" || lport != "" {
+		if laddr == "" {
+			laddr = local.Addr().String()
+		}
+		if lport == "" {
+			lport = "0"
+		}
+		if local, err = addrPort(laddr, lport, colLocalAddr, colLocalPort); err != nil {
+			return false, err
+		}
+	}
+	s := r.get(rec, colPID)
+	pid, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return false, fmt.Errorf("%s %q: not a process id", columnTitle[colPID], s)
+	}
+	comm := rec[r.col[colCommand]]
+	for {
+		if t := strings.TrimSuffix(comm, `\x00`); t != comm {
+			comm = t
+		} else if t := strings.TrimSuffix(comm, "\x00"); t != comm {
+			comm = t
+		} else {
+			break
+		}
+	}
+	*ev = trace.Event{Dir: dir, Remote: remote, Local: local, PID: uint32(pid), Comm: escape(comm),
+		Ret: ret, Count: 1, Attrs: ev.Attrs[:0]}
+	for _, a := range [...]struct {
+		key string
+		c   column
+	}{{"tid", colTID}, {"fd", colFD}, {"latency_ns", colLatency}} {
+		if v := r.get(rec, a.c); v != "" && !strings.ContainsAny(v, " \t=") {
+			ev.Attrs = append(ev.Attrs, trace.Attr{Key: a.key, Value: v})
+		}
+	}
+	return true, nil
+}
+
+// escape prints the bytes of s that are not printable ASCII as \xNN, as the tracers do,
+// so that a name never breaks a line when the event is printed in the line format.
+func escape(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	const hex = "0123456789abcdef"
+	b := []byte(s[:i])
+	for ; i < len(s); i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		} else {
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
+		}
+	}
+	return string(b)
+}
+
+func addrPort(a, p string, ca, cp column) (netip.AddrPort, error) {
+	addr, err := netip.ParseAddr(strings.Trim(a, "[]"))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%s %q: not an IP address", columnTitle[ca], a)
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%s %q: not a port", columnTitle[cp], p)
+	}
+	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), nil
+}
+
+// Files returns the nw_conn_*.csv files under dir, at any depth, in order: by directory,
+// then by number (nw_conn_0002.csv before nw_conn_0010.csv, and nw_conn_9999.csv before
+// nw_conn_10000.csv). For this project's layout, DIR/linux_trace_v3_test/MACHINE_ID/
+// YYYYMMDD_HHMMSS_mmm/nw_conn/nw_conn_NNNN.csv, that is machine by machine, session by
+// session, file by file: the order they were written in.
+func Files(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.Type().IsRegular() && strings.HasPrefix(name, "nw_conn_") && strings.HasSuffix(name, ".csv") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(files, func(i, j int) bool { return naturalLess(files[i], files[j]) })
+	return files, nil
+}
+
+// naturalLess compares a and b with runs of digits compared as numbers.
+func naturalLess(a, b string) bool {
+	for a != "" && b != "" {
+		da, db := digits(a), digits(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			if da != db { // equal numbers: fewer leading zeros first, for a total order
+				return da < db
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) < len(b)
+}
+
+func digits(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
+}
