@@ -146,25 +146,37 @@ type converter struct {
 }
 
 // loop converts lines until the input ends or ctx is done; on ctx it first
-// writes the lines already read.
+// writes the lines already read. A goroutine reads, so that a signal is seen
+// while the read blocks; it hands over the lines in batches (all that its
+// buffer holds), which keeps a storm of rows from costing a goroutine switch
+// each.
 func (c *converter) loop(stdin io.Reader) error {
-	lines := make(chan string, 1024)
+	batches := make(chan []string, 64)
 	done := make(chan struct{})
 	defer close(done)
 	var readErr error
 	partial := ""
 	go func() {
-		defer close(lines)
-		br := bufio.NewReaderSize(stdin, 64<<10)
+		defer close(batches)
+		br := bufio.NewReaderSize(stdin, 256<<10)
 		for {
-			s, err := br.ReadString('\n')
-			if err != nil {
-				partial, readErr = s, err
-				return
+			var batch []string
+			for len(batch) == 0 || (br.Buffered() > 0 && len(batch) < 4096) {
+				s, err := br.ReadString('\n')
+				if err != nil {
+					partial, readErr = s, err
+					break
+				}
+				batch = append(batch, s)
 			}
-			select {
-			case lines <- s:
-			case <-done:
+			if len(batch) > 0 {
+				select {
+				case batches <- batch:
+				case <-done:
+					return
+				}
+			}
+			if readErr != nil {
 				return
 			}
 		}
@@ -174,16 +186,24 @@ func (c *converter) loop(stdin io.Reader) error {
 	}
 	defer c.stopPoking()
 
+	handle := func(batch []string) error {
+		for _, s := range batch {
+			if err := c.handle(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for {
 		select {
 		case <-c.ctx.Done():
 			for {
 				select {
-				case s, ok := <-lines:
+				case batch, ok := <-batches:
 					if !ok {
 						return nil
 					}
-					if err := c.handle(s); err != nil {
+					if err := handle(batch); err != nil {
 						return err
 					}
 					continue
@@ -191,7 +211,7 @@ func (c *converter) loop(stdin io.Reader) error {
 				}
 				return nil
 			}
-		case s, ok := <-lines:
+		case batch, ok := <-batches:
 			if !ok {
 				if partial != "" {
 					c.lineNo++
@@ -202,10 +222,10 @@ func (c *converter) loop(stdin io.Reader) error {
 				}
 				return nil
 			}
-			if err := c.handle(s); err != nil {
+			if err := handle(batch); err != nil {
 				return err
 			}
-			if len(lines) == 0 {
+			if len(batches) == 0 {
 				if err := c.rot.Flush(); err != nil {
 					return err
 				}
