@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -94,6 +95,13 @@ func TestErrors(t *testing.T) {
 		err := run(nil, strings.NewReader(tc.trace), &bytes.Buffer{}, &bytes.Buffer{})
 		require.Error(t, err, tc.trace)
 		assert.Contains(t, err.Error(), tc.want)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{{"-nope"}, {"extra"}} {
+		err := run(args, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+		assert.True(t, errors.As(err, new(usageError)), "%v: %v", args, err)
 	}
 }
 
