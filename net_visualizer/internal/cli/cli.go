@@ -97,10 +97,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	b := graph.New()
 	var stats graph.Stats
 	reported := 0
-	batches, free := make(chan *batch, 4), make(chan *batch, 8)
-	go readAll(inputs, batches, free, openInput)
+	pl := startPipeline(inputs, openInput)
 
 	take := func(bt *batch) error {
+		defer pl.recycle(bt)
 		stats.Lines += bt.lines
 		for _, bad := range bt.bad {
 			stats.Malformed++
@@ -122,38 +122,36 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		for i := range bt.events {
 			b.Add(&bt.events[i])
 		}
-		select {
-		case free <- bt: // the reader may reuse it
-		default:
-		}
 		return nil
 	}
 
 read:
 	for {
+		var res chan *batch
+		var ok bool
 		select {
-		case bt, ok := <-batches:
+		case res, ok = <-pl.order:
 			if !ok {
 				break read
 			}
+		case <-ctx.Done():
+			break read
+		}
+		select {
+		case bt := <-res:
 			if err := take(bt); err != nil {
 				return err
 			}
 		case <-ctx.Done():
-			// Interrupted: take what was already read, then draw it.
-			for {
-				select {
-				case bt, ok := <-batches:
-					if ok {
-						if err := take(bt); err != nil {
-							return err
-						}
-						continue
-					}
-				default:
+			// Interrupted: take what is already parsed, then draw it.
+			select {
+			case bt := <-res:
+				if err := take(bt); err != nil {
+					return err
 				}
-				break read
+			default:
 			}
+			break read
 		}
 	}
 

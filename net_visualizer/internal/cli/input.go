@@ -1,13 +1,15 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"runtime"
 
 	"netflow/net_visualizer/internal/trace"
 )
 
-// batch carries parsed lines from the reading goroutine to the graph-building one.
+// batch carries the parsed lines of one chunk to the goroutine that builds the graph.
 type batch struct {
 	events []trace.Event
 	attrs  []trace.Attr // storage for the events' Attrs
@@ -24,7 +26,8 @@ type badLine struct {
 
 func (b badLine) String() string { return b.where + ": " + b.why }
 
-const batchSize = 2048
+// chunkSize is how much of a stream one parsing job takes at most.
+const chunkSize = 256 << 10
 
 // input is one stream to read: a file or stdin.
 type input struct {
@@ -39,85 +42,155 @@ func (in input) where(n int) string {
 	return fmt.Sprintf("%s:%d", in.name, n)
 }
 
-// readAll parses every input in order and sends batches until the inputs end or a read fails.
-// It closes out when done. It never touches the graph: the receiver owns it.
-func readAll(inputs []input, out chan<- *batch, free <-chan *batch, open func(input) (io.Reader, func(), error)) {
-	defer close(out)
-	p := trace.Parser{LazyAttrs: true}
-	var ev trace.Event
-	var seen seenProcs
-	newBatch := func() *batch {
-		select {
-		case b := <-free:
-			*b = batch{events: b.events[:0], attrs: b.attrs[:0], bad: b.bad[:0]}
-			return b
-		default:
-			return &batch{events: make([]trace.Event, 0, batchSize)}
-		}
-	}
-	b := newBatch()
-	send := func() {
-		out <- b
-		b = newBatch()
-	}
-	for _, in := range inputs {
-		r, done, err := open(in)
-		if err != nil {
-			b.err = err
-			send()
-			return
-		}
-		lr := trace.NewLineReader(r)
-		for {
-			line, n, tooLong, err := lr.Next()
-			if err != nil {
-				done()
-				if err != io.EOF {
-					b.err = fmt.Errorf("%s: %w", in.displayName(), err)
-					send()
-					return
-				}
-				break
-			}
-			b.lines++
-			if tooLong > 0 {
-				b.bad = append(b.bad, badLine{in.where(n), fmt.Sprintf("line of %d bytes is longer than the %d-byte limit", tooLong, trace.MaxLine)})
-			} else {
-				kind, err := p.Parse(line, &ev)
-				switch {
-				case err != nil:
-					b.bad = append(b.bad, badLine{in.where(n), err.Error()})
-				case kind == trace.Lost:
-					b.lost += ev.Count
-				case kind == trace.EventLine:
-					if seen.first(&ev) {
-						// Only a process's first line gives it attributes: decode them then.
-						p.DecodeAttrs(&ev)
-					}
-					e := ev
-					e.RawAttrs = nil
-					if len(ev.Attrs) > 0 {
-						// The parser reuses ev.Attrs: copy them into the batch's storage.
-						at := len(b.attrs)
-						b.attrs = append(b.attrs, ev.Attrs...)
-						e.Attrs = b.attrs[at:len(b.attrs):len(b.attrs)]
-					}
-					b.events = append(b.events, e)
-				}
-			}
-			if len(b.events) >= batchSize || len(b.bad) > 0 || lr.Buffered() == 0 {
-				send()
-			}
-		}
-	}
-	send()
-}
-
 func (in input) displayName() string {
 	if in.name == "" {
 		return "stdin"
 	}
 	return in.name
+}
+
+type job struct {
+	in    *input
+	chunk trace.Chunk
+	buf   []byte // the chunk's storage, to give back
+	err   error
+	res   chan *batch
+}
+
+// pipeline reads the inputs in chunks of whole lines, parses the chunks on every core, and
+// delivers the batches in input order: receive a channel from order, then the batch from it.
+// order is closed after the last batch. The graph is built by the receiver alone.
+type pipeline struct {
+	order chan chan *batch
+	work  chan *job
+	bufs  chan []byte
+	free  chan *batch
+	open  func(input) (io.Reader, func(), error)
+}
+
+func startPipeline(inputs []input, open func(input) (io.Reader, func(), error)) *pipeline {
+	workers := runtime.GOMAXPROCS(0)
+	p := &pipeline{
+		order: make(chan chan *batch, 2*workers),
+		work:  make(chan *job, workers),
+		bufs:  make(chan []byte, 4*workers),
+		free:  make(chan *batch, 4*workers),
+		open:  open,
+	}
+	for i := 0; i < workers; i++ {
+		go p.parse()
+	}
+	go p.read(inputs)
+	return p
+}
+
+// recycle gives a consumed batch back for reuse.
+func (p *pipeline) recycle(b *batch) {
+	select {
+	case p.free <- b:
+	default:
+	}
+}
+
+func (p *pipeline) read(inputs []input) {
+	defer close(p.order)
+	defer close(p.work)
+	submit := func(j *job) {
+		j.res = make(chan *batch, 1)
+		p.order <- j.res
+		p.work <- j
+	}
+	for i := range inputs {
+		in := &inputs[i]
+		r, done, err := p.open(*in)
+		if err != nil {
+			submit(&job{in: in, err: err})
+			return
+		}
+		cr := trace.NewChunkReader(r, chunkSize)
+		for {
+			var buf []byte
+			select {
+			case buf = <-p.bufs:
+			default:
+			}
+			ch, err := cr.Next(buf)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				done()
+				submit(&job{in: in, err: fmt.Errorf("%s: %w", in.displayName(), err)})
+				return
+			}
+			submit(&job{in: in, chunk: ch, buf: ch.Data})
+		}
+		done()
+	}
+}
+
+func (p *pipeline) parse() {
+	ps := trace.Parser{LazyAttrs: true}
+	var seen seenProcs
+	var ev trace.Event
+	for j := range p.work {
+		var b *batch
+		select {
+		case b = <-p.free:
+			*b = batch{events: b.events[:0], attrs: b.attrs[:0], bad: b.bad[:0]}
+		default:
+			b = &batch{}
+		}
+		if j.err != nil {
+			b.err = j.err
+			j.res <- b
+			continue
+		}
+		ch := j.chunk
+		b.lines = uint64(ch.Lines)
+		if ch.TooLong > 0 {
+			b.bad = append(b.bad, badLine{j.in.where(ch.Line), fmt.Sprintf("line of %d bytes is longer than the %d-byte limit", ch.TooLong, trace.MaxLine)})
+		}
+		data, n := ch.Data, ch.Line
+		for len(data) > 0 {
+			line := data
+			if i := bytes.IndexByte(data, '\n'); i >= 0 {
+				line, data = data[:i], data[i+1:]
+			} else {
+				data = nil
+			}
+			kind, err := ps.Parse(line, &ev)
+			switch {
+			case err != nil:
+				b.bad = append(b.bad, badLine{j.in.where(n), err.Error()})
+			case kind == trace.Lost:
+				b.lost += ev.Count
+			case kind == trace.EventLine:
+				if seen.first(&ev) {
+					// Only a process's first line gives it attributes: decode them then.
+					ps.DecodeAttrs(&ev)
+				}
+				e := ev
+				e.RawAttrs = nil
+				if len(ev.Attrs) > 0 {
+					// The parser reuses ev.Attrs: copy them into the batch's storage.
+					at := len(b.attrs)
+					b.attrs = append(b.attrs, ev.Attrs...)
+					e.Attrs = b.attrs[at:len(b.attrs):len(b.attrs)]
+				}
+				b.events = append(b.events, e)
+			}
+			n++
+		}
+		// Nothing in the batch points into the chunk (names are interned): reuse its memory.
+		if cap(j.buf) > 0 && cap(j.buf) <= 4*chunkSize {
+			select {
+			case p.bufs <- j.buf[:0]:
+			default:
+			}
+		}
+		j.res <- b
+	}
 }
 
 // seenProcs remembers which processes (host, pid, name) have had a line already.

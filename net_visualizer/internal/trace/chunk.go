@@ -50,6 +50,13 @@ func (c *ChunkReader) Next(buf []byte) (Chunk, error) {
 		}
 		if last := bytes.LastIndexByte(buf[from:], '\n'); last >= 0 {
 			last += from
+			// Only the first line can be over the limit: buf grew only while it had no newline.
+			if first := from + bytes.IndexByte(buf[from:], '\n'); first > MaxLine {
+				c.carry = append(c.carry, buf[first+1:]...)
+				ch := Chunk{Line: c.line, Lines: 1, TooLong: first}
+				c.line++
+				return ch, nil
+			}
 			c.carry = append(c.carry, buf[last+1:]...)
 			data := buf[:last+1]
 			n := bytes.Count(data, []byte{'\n'})
@@ -60,8 +67,10 @@ func (c *ChunkReader) Next(buf []byte) (Chunk, error) {
 		if len(buf) > MaxLine {
 			return c.skipLong(len(buf))
 		}
-		if cap(buf)-len(buf) < c.size/2 {
-			buf = append(buf, make([]byte, c.size)...)[:len(buf)]
+		if cap(buf)-len(buf) < max(c.size/2, 1) {
+			grown := make([]byte, len(buf), max(2*cap(buf), len(buf)+c.size))
+			copy(grown, buf)
+			buf = grown
 		}
 		from = len(buf)
 		n, err := c.r.Read(buf[len(buf):cap(buf)])
