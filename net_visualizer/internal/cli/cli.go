@@ -82,16 +82,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return usageError{"refusing to write a PNG to a terminal: use -o FILE or a pipe"}
 	}
 
-	var inputs []input
-	for _, name := range fs.Args() {
-		if name == "-" {
-			inputs = append(inputs, input{r: stdin})
-		} else {
-			inputs = append(inputs, input{name: name})
-		}
-	}
-	if len(inputs) == 0 {
-		inputs = []input{{r: stdin}}
+	inputs, err := expandInputs(fs.Args(), stdin)
+	if err != nil {
+		return err
 	}
 
 	b := graph.New()

@@ -302,3 +302,60 @@ func TestInterruptWritesWhatWasRead(t *testing.T) {
 	assert.Contains(t, out.String(), "n1->n2")
 	assert.Contains(t, errb.String(), "2 lines, 1 connections, 2 processes, 1 edges")
 }
+
+const csvHeader = "Timestamp,Event Type,PID,TID,Command,Domain,Socket Type,Protocol,IP Version,Local Address,Remote Address,Local Port,Remote Port,File Descriptor,Backlog,Latency,Return Value\n"
+
+// TestLifecycleCSVDirectory: the socket-lifecycle tracer's output directory is read whole, its
+// files in order, and a CONNECT in one file joins its ACCEPT in the next.
+func TestLifecycleCSVDirectory(t *testing.T) {
+	dir := t.TempDir()
+	nw := filepath.Join(dir, "linux_trace_v3_test", "abc", "20261122_120000_000", "nw_conn")
+	require.NoError(t, os.MkdirAll(nw, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(nw, "nw_conn_0001.csv"), []byte(csvHeader+
+		"2026-11-22 12:00:00.000001,SOCKET_CREATE,10,10,client,AF_INET,SOCK_STREAM,TCP,4,,,,,3,,,0\n"+
+		"2026-11-22 12:00:00.000002,CONNECT,10,10,\"cli,ent\",AF_INET,SOCK_STREAM,TCP,4,127.0.0.1,127.0.0.1,44528,5432,3,,1000,0\n"+
+		"2026-11-22 12:00:00.000003,CONNECT,10,10,\"cli,ent\",AF_INET,SOCK_STREAM,TCP,4,,127.0.0.1,,5433,4,,900,-111\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(nw, "nw_conn_0002.csv"), []byte(csvHeader+
+		"2026-11-22 12:00:00.000004,ACCEPT,20,21,postgres,AF_INET,SOCK_STREAM,TCP,4,127.0.0.1,127.0.0.1,5432,44528,7,,500,0\n"+
+		"2026-11-22 12:00:00.000005,CLOSE,20,21,postgres,AF_INET,SOCK_STREAM,TCP,4,127.0.0.1,127.0.0.1,5432,44528,7,,,0\n"), 0o644))
+	code, out, stderr := runMain(t, "", "-format", "json", dir)
+	require.Equal(t, 0, code, stderr)
+	var g struct {
+		Nodes []struct {
+			ID, Comm, Addr string
+			PID            int
+		}
+		Edges []struct {
+			From, To    string
+			Connections int
+			Failed      bool
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &g))
+	names := map[string]string{}
+	for _, n := range g.Nodes {
+		names[n.ID] = fmt.Sprintf("%s/%d%s", n.Comm, n.PID, n.Addr)
+	}
+	var edges []string
+	for _, e := range g.Edges {
+		edges = append(edges, fmt.Sprintf("%s -> %s x%d failed=%v", names[e.From], names[e.To], e.Connections, e.Failed))
+	}
+	assert.Contains(t, edges, "cli,ent/10 -> postgres/20 x1 failed=false")
+	assert.Contains(t, edges, "cli,ent/10 -> /0127.0.0.1:5433 x1 failed=true")
+	assert.Len(t, edges, 2)
+}
+
+func TestLifecycleCSVUnknownHeader(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "x.csv")
+	require.NoError(t, os.WriteFile(f, []byte("Timestamp,Foo,Bar\n1,2,3\n"), 0o644))
+	code, _, stderr := runMain(t, "", f)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "unknown \"Foo\"")
+	assert.Contains(t, stderr, "Event Type")
+}
+
+func TestEmptyDirectoryIsAnError(t *testing.T) {
+	code, _, stderr := runMain(t, "", t.TempDir())
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "no nw_conn_*.csv files")
+}

@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"strings"
 
+	"netflow/net_visualizer/internal/lifecycle"
 	"netflow/net_visualizer/internal/trace"
 )
 
@@ -107,7 +112,17 @@ func (p *pipeline) read(inputs []input) {
 			submit(&job{in: in, err: err})
 			return
 		}
-		cr := trace.NewChunkReader(r, chunkSize)
+		br := bufio.NewReaderSize(r, 64<<10)
+		if isCSV(br) {
+			err := p.readCSV(in, br, submitReady(p))
+			done()
+			if err != nil {
+				submit(&job{in: in, err: err})
+				return
+			}
+			continue
+		}
+		cr := trace.NewChunkReader(br, chunkSize)
 		for {
 			var buf []byte
 			select {
@@ -127,6 +142,88 @@ func (p *pipeline) read(inputs []input) {
 		}
 		done()
 	}
+}
+
+// submitReady returns a function that hands an already-made batch to the receiver in order.
+func submitReady(p *pipeline) func(*batch) {
+	return func(b *batch) {
+		res := make(chan *batch, 1)
+		res <- b
+		p.order <- res
+	}
+}
+
+// isCSV tells a socket-lifecycle CSV (ebpf_netflow_tracer/netflow_lifecycle.bt, seed 000) from
+// trace lines by its first line, a header starting with the Timestamp column.
+func isCSV(br *bufio.Reader) bool {
+	head, _ := br.Peek(16)
+	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	return len(head) >= 10 && strings.EqualFold(string(head[:10]), "timestamp,")
+}
+
+// readCSV turns the CONNECT and ACCEPT rows of a lifecycle CSV into events, joined by the
+// graph like trace lines.
+func (p *pipeline) readCSV(in *input, r io.Reader, send func(*batch)) error {
+	rd, err := lifecycle.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in.displayName(), err)
+	}
+	b := &batch{lines: 1} // the header
+	var ev trace.Event
+	for {
+		err := rd.Next(&ev)
+		if err == io.EOF {
+			break
+		}
+		var re *lifecycle.RowError
+		switch {
+		case errors.As(err, &re):
+			b.bad = append(b.bad, badLine{in.where(re.Line), re.Err.Error()})
+			continue
+		case err != nil:
+			return fmt.Errorf("%s: %w", in.displayName(), err)
+		}
+		e := ev
+		e.Attrs = append([]trace.Attr(nil), ev.Attrs...)
+		b.events = append(b.events, e)
+		b.lines++
+		if len(b.events) >= 4096 {
+			send(b)
+			b = &batch{}
+		}
+	}
+	send(b)
+	return nil
+}
+
+// expandInputs turns the command line's names into inputs: "-" is standard input, a directory
+// stands for the lifecycle CSV files under it.
+func expandInputs(names []string, stdin io.Reader) ([]input, error) {
+	var inputs []input
+	for _, name := range names {
+		if name == "-" {
+			inputs = append(inputs, input{r: stdin})
+			continue
+		}
+		if st, err := os.Stat(name); err == nil && st.IsDir() {
+			files, err := lifecycle.Files(name)
+			if err != nil {
+				return nil, err
+			}
+			if len(files) == 0 {
+				return nil, fmt.Errorf("%s: a directory, with no nw_conn_*.csv files under it", name)
+			}
+			for _, f := range files {
+				inputs = append(inputs, input{name: f})
+			}
+			continue
+		}
+		inputs = append(inputs, input{name: name})
+	}
+	if len(inputs) == 0 {
+		inputs = []input{{r: stdin}}
+	}
+	return inputs, nil
 }
 
 func (p *pipeline) parse() {

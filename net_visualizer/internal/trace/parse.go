@@ -2,10 +2,12 @@ package trace
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // Kind says what a line turned out to be.
@@ -88,6 +90,9 @@ func (p *Parser) Parse(line []byte, ev *Event) (Kind, error) {
 		ev.Count = n
 		return Lost, nil
 	}
+	if trimmed[0] == '{' {
+		return p.parseJSON(trimmed, ev)
+	}
 
 	bar := bytes.IndexByte(line, '|')
 	if bar < 0 {
@@ -112,6 +117,46 @@ func (p *Parser) Parse(line []byte, ev *Event) (Kind, error) {
 		return Skip, err
 	}
 	return EventLine, nil
+}
+
+// bpftraceRecord is one line of `bpftrace -f json` output.
+type bpftraceRecord struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// parseJSON reads a line of bpftrace's JSON output: a printf record wraps a trace line, a
+// lost_events record counts lost events, anything else (attached_probes, maps) is skipped.
+func (p *Parser) parseJSON(line []byte, ev *Event) (Kind, error) {
+	var rec bpftraceRecord
+	if err := json.Unmarshal(line, &rec); err != nil {
+		return Skip, fmt.Errorf("not a trace line, nor bpftrace JSON: %v", err)
+	}
+	switch rec.Type {
+	case "printf":
+		var data string
+		if err := json.Unmarshal(rec.Data, &data); err != nil {
+			return Skip, fmt.Errorf("bpftrace JSON printf record without a string: %v", err)
+		}
+		data = strings.TrimSuffix(data, "\n")
+		if strings.Contains(data, "\n") {
+			return Skip, errors.New("bpftrace JSON printf record holds more than one line")
+		}
+		if strings.HasPrefix(strings.TrimSpace(data), "{") {
+			return Skip, errors.New("bpftrace JSON printf record holds JSON")
+		}
+		return p.Parse([]byte(data), ev)
+	case "lost_events":
+		var lost struct {
+			Events uint64 `json:"events"`
+		}
+		if err := json.Unmarshal(rec.Data, &lost); err != nil {
+			return Skip, fmt.Errorf("bpftrace JSON lost_events record: %v", err)
+		}
+		ev.Count = lost.Events
+		return Lost, nil
+	}
+	return Skip, nil
 }
 
 func lostCount(line, prefix []byte) (uint64, bool) {

@@ -148,3 +148,29 @@ func TestAppendLineRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, in, string(ev.AppendLine(nil)))
 }
+
+func TestParseBpftraceJSON(t *testing.T) {
+	var p Parser
+	var ev Event
+	kind, err := p.Parse([]byte(`{"type": "printf", "data": "127.0.0.1:8080\u2192127.0.0.1:40000|pid=7 comm=curl\n"}`), &ev)
+	require.NoError(t, err)
+	require.Equal(t, EventLine, kind)
+	assert.Equal(t, Out, ev.Dir)
+	assert.Equal(t, uint32(7), ev.PID)
+	assert.Equal(t, "curl", ev.Comm)
+
+	kind, err = p.Parse([]byte(`{"type": "lost_events", "data": {"events": 12}}`), &ev)
+	require.NoError(t, err)
+	assert.Equal(t, Lost, kind)
+	assert.Equal(t, uint64(12), ev.Count)
+
+	kind, err = p.Parse([]byte(`{"type": "attached_probes", "data": {"probes": 3}}`), &ev)
+	require.NoError(t, err)
+	assert.Equal(t, Skip, kind)
+
+	for _, bad := range []string{`{"type": "printf", "data": "junk\n"}`, `{not json`, `{"type": "printf", "data": 3}`,
+		`{"type": "printf", "data": "{\"type\": \"printf\", \"data\": \"x\"}"}`} {
+		_, err = p.Parse([]byte(bad), &ev)
+		assert.Error(t, err, bad)
+	}
+}
