@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"netflow/net_visualizer/internal/graph"
 	"netflow/net_visualizer/internal/render"
@@ -28,6 +29,7 @@ var Doc string
 const maxReported = 100
 
 type options struct {
+	every  time.Duration
 	format string
 	output string
 	strict bool
@@ -68,6 +70,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&o.output, "o", "", "")
 	fs.BoolVar(&o.strict, "strict", false, "")
 	fs.BoolVar(&o.quiet, "q", false, "")
+	fs.DurationVar(&o.every, "every", 0, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, Doc)
@@ -77,6 +80,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if !slices.Contains(render.Formats, o.format) {
 		return usageError{fmt.Sprintf("-format %q: want one of %s", o.format, strings.Join(render.Formats, ", "))}
+	}
+	if o.every < 0 || (o.every > 0 && o.output == "") {
+		return usageError{"-every needs -o FILE (the file is rewritten at each interval) and a positive interval"}
 	}
 	if o.output == "" && (o.format == "png") && isTerminal(stdout) {
 		return usageError{"refusing to write a PNG to a terminal: use -o FILE or a pipe"}
@@ -118,6 +124,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return nil
 	}
 
+	var tick <-chan time.Time
+	if o.every > 0 {
+		t := time.NewTicker(o.every)
+		defer t.Stop()
+		tick = t.C
+	}
+	snapshot := func() error {
+		g := b.Graph()
+		g.Stats.Lines, g.Stats.Malformed = stats.Lines, stats.Malformed
+		return writeOutput(g, o, stdout)
+	}
+
 read:
 	for {
 		var res chan *batch
@@ -127,6 +145,11 @@ read:
 			if !ok {
 				break read
 			}
+		case <-tick:
+			if err := snapshot(); err != nil {
+				return err
+			}
+			continue
 		case <-ctx.Done():
 			break read
 		}

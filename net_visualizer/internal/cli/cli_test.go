@@ -359,3 +359,45 @@ func TestEmptyDirectoryIsAnError(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "no nw_conn_*.csv files")
 }
+
+// TestEveryRewritesTheOutputWhileReading: with -every, the output file follows the stream and
+// is always a whole graph.
+func TestEveryRewritesTheOutputWhileReading(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "live.json")
+	pr, pw := io.Pipe()
+	done := make(chan int)
+	var errb bytes.Buffer
+	go func() {
+		done <- Main(context.Background(), []string{"-every", "20ms", "-o", out, "-format", "json"}, pr, io.Discard, &errb)
+	}()
+	waitFor := func(what string, ok func(string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			if b, err := os.ReadFile(out); err == nil && ok(string(b)) {
+				var g map[string]any
+				require.NoError(t, json.Unmarshal(b, &g), "a snapshot is always whole JSON")
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("the output never showed %s", what)
+	}
+	_, err := io.WriteString(pw, "127.0.0.1:8080→127.0.0.1:40000|pid=1 comm=curl\n127.0.0.1:40000←127.0.0.1:8080|pid=2 comm=srv\n")
+	require.NoError(t, err)
+	waitFor("the first connection", func(s string) bool { return strings.Contains(s, `"comm": "srv"`) })
+	_, err = io.WriteString(pw, "198.51.100.1:443→10.0.0.2:40001|pid=3 comm=wget\n")
+	require.NoError(t, err)
+	waitFor("the second connection", func(s string) bool { return strings.Contains(s, `"comm": "wget"`) })
+	require.NoError(t, pw.Close())
+	assert.Equal(t, 0, <-done, errb.String())
+	entries, err := os.ReadDir(filepath.Dir(out))
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary files left behind")
+}
+
+func TestEveryNeedsAnOutputFile(t *testing.T) {
+	code, _, stderr := runMain(t, "", "-every", "1s")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "-every needs -o FILE")
+}
