@@ -9,14 +9,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"netflow/net_visualizer/internal/filter"
 	"netflow/net_visualizer/internal/graph"
+	"netflow/net_visualizer/internal/names"
 	"netflow/net_visualizer/internal/render"
 )
 
@@ -34,6 +38,23 @@ type options struct {
 	output string
 	strict bool
 	quiet  bool
+
+	groupBy         string
+	filter          string
+	pid, port       int
+	comm            string
+	excludeLoopback bool
+	focus           string
+
+	namesFile string
+	hostsFile string
+	resolve   bool
+	collapse  string
+	diff      string
+
+	match    *filter.Filter // compiled from filter and the shortcuts
+	labels   func(netip.Addr) (string, bool)
+	resolver *names.Resolver
 }
 
 // usageError is a bad command line: exit status 2.
@@ -62,7 +83,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return 1
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func parseFlags(args []string, stdout io.Writer) (options, []string, error) {
 	var o options
 	fs := flag.NewFlagSet("net_visualizer", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -71,108 +92,103 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.BoolVar(&o.strict, "strict", false, "")
 	fs.BoolVar(&o.quiet, "q", false, "")
 	fs.DurationVar(&o.every, "every", 0, "")
+	fs.StringVar(&o.groupBy, "group-by", string(graph.ByProcess), "")
+	fs.StringVar(&o.filter, "filter", "", "")
+	fs.IntVar(&o.pid, "pid", 0, "")
+	fs.StringVar(&o.comm, "comm", "", "")
+	fs.IntVar(&o.port, "port", 0, "")
+	fs.BoolVar(&o.excludeLoopback, "exclude-loopback", false, "")
+	fs.StringVar(&o.focus, "focus", "", "")
+	fs.StringVar(&o.namesFile, "names", "", "")
+	fs.StringVar(&o.hostsFile, "hosts", "/etc/hosts", "")
+	fs.BoolVar(&o.resolve, "resolve", false, "")
+	fs.StringVar(&o.collapse, "collapse", "", "")
+	fs.StringVar(&o.diff, "diff", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, Doc)
-			return err
+			return o, nil, err
 		}
-		return usageError{err.Error()}
+		return o, nil, usageError{err.Error()}
 	}
 	if !slices.Contains(render.Formats, o.format) {
-		return usageError{fmt.Sprintf("-format %q: want one of %s", o.format, strings.Join(render.Formats, ", "))}
+		return o, nil, usageError{fmt.Sprintf("-format %q: want one of %s", o.format, strings.Join(render.Formats, ", "))}
+	}
+	if !slices.Contains(graph.GroupBys, graph.GroupBy(o.groupBy)) {
+		var all []string
+		for _, g := range graph.GroupBys {
+			all = append(all, string(g))
+		}
+		return o, nil, usageError{fmt.Sprintf("-group-by %q: want one of %s", o.groupBy, strings.Join(all, ", "))}
 	}
 	if o.every < 0 || (o.every > 0 && o.output == "") {
-		return usageError{"-every needs -o FILE (the file is rewritten at each interval) and a positive interval"}
+		return o, nil, usageError{"-every needs -o FILE (the file is rewritten at each interval) and a positive interval"}
 	}
-	if o.output == "" && (o.format == "png") && isTerminal(stdout) {
-		return usageError{"refusing to write a PNG to a terminal: use -o FILE or a pipe"}
+	if o.pid < 0 || o.port < 0 || o.port > 65535 {
+		return o, nil, usageError{"-pid and -port take a process id and a port number"}
 	}
+	if src := filter.And(o.filter, filter.Shortcuts(o.pid, o.comm, o.port, o.excludeLoopback)); src != "" {
+		f, err := filter.Compile(src)
+		if err != nil {
+			return o, nil, usageError{err.Error()}
+		}
+		o.match = f
+	}
+	if o.resolve {
+		o.resolver = names.NewResolver(names.DefaultTimeout, nil)
+	}
+	labels, err := externalLabels(o)
+	if err != nil {
+		return o, nil, err
+	}
+	o.labels = labels
+	return o, fs.Args(), nil
+}
 
-	inputs, err := expandInputs(fs.Args(), stdin)
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	o, files, err := parseFlags(args, stdout)
 	if err != nil {
 		return err
 	}
-
-	b := graph.New()
-	var stats graph.Stats
-	reported := 0
-	pl := startPipeline(inputs, openInput)
-
-	take := func(bt *batch) error {
-		defer pl.recycle(bt)
-		stats.Lines += bt.lines
-		for _, bad := range bt.bad {
-			stats.Malformed++
-			if o.strict {
-				return fmt.Errorf("%s", bad)
-			}
-			if reported < maxReported {
-				fmt.Fprintf(stderr, "net_visualizer: %s\n", bad)
-				reported++
-				if reported == maxReported {
-					fmt.Fprintln(stderr, "net_visualizer: further malformed lines are counted, not shown")
-				}
-			}
+	if o.output == "" && o.format == "png" && isTerminal(stdout) {
+		return usageError{"refusing to write a PNG to a terminal: use -o FILE or a pipe"}
+	}
+	inputs, err := expandInputs(files, stdin)
+	if err != nil {
+		return err
+	}
+	var old *graph.Graph
+	if o.diff != "" {
+		oldInputs, err := expandInputs([]string{o.diff}, nil)
+		if err != nil {
+			return fmt.Errorf("-diff: %w", err)
 		}
-		if bt.err != nil {
-			return bt.err
+		// The old capture is read whole first; only the new one is followed live.
+		r := newReading(o, oldInputs, io.Discard)
+		if err := r.loop(context.Background(), nil); err != nil {
+			return fmt.Errorf("-diff %s: %w", o.diff, err)
 		}
-		b.AddLost(bt.lost)
-		for i := range bt.events {
-			b.Add(&bt.events[i])
-		}
-		return nil
+		old = r.graph()
 	}
 
+	rd := newReading(o, inputs, stderr)
 	var tick <-chan time.Time
 	if o.every > 0 {
 		t := time.NewTicker(o.every)
 		defer t.Stop()
 		tick = t.C
 	}
-	snapshot := func() error {
-		g := b.Graph()
-		g.Stats.Lines, g.Stats.Malformed = stats.Lines, stats.Malformed
-		return writeOutput(g, o, stdout)
-	}
-
-read:
-	for {
-		var res chan *batch
-		var ok bool
-		select {
-		case res, ok = <-pl.order:
-			if !ok {
-				break read
-			}
-		case <-tick:
-			if err := snapshot(); err != nil {
-				return err
-			}
-			continue
-		case <-ctx.Done():
-			break read
+	final := func() *graph.Graph {
+		g := rd.graph()
+		if old != nil {
+			g = graph.Diff(old, g)
 		}
-		select {
-		case bt := <-res:
-			if err := take(bt); err != nil {
-				return err
-			}
-		case <-ctx.Done():
-			// Interrupted: take what is already parsed, then draw it.
-			select {
-			case bt := <-res:
-				if err := take(bt); err != nil {
-					return err
-				}
-			default:
-			}
-			break read
-		}
+		return g
 	}
-
-	g := b.Graph()
-	g.Stats.Lines, g.Stats.Malformed = stats.Lines, stats.Malformed
+	if err := rd.loop(ctx, func() error { return writeOutput(final(), o, stdout) }, tick); err != nil {
+		return err
+	}
+	g := final()
 	if err := writeOutput(g, o, stdout); err != nil {
 		return err
 	}
@@ -182,6 +198,202 @@ read:
 			s.Lines, s.Connections, s.Processes, s.Edges, s.Malformed, s.Lost)
 	}
 	return nil
+}
+
+// reading is one pass over some inputs into a graph.
+type reading struct {
+	o        options
+	b        *graph.Builder
+	pl       *pipeline
+	stats    graph.Stats
+	stderr   io.Writer
+	reported int
+}
+
+func newReading(o options, inputs []input, stderr io.Writer) *reading {
+	b := graph.New()
+	b.GroupBy = graph.GroupBy(o.groupBy)
+	b.UserName = userName
+	b.ExternalLabel = o.labels
+	hosts := map[string]bool{}
+	for _, in := range inputs {
+		hosts[in.host] = true
+	}
+	// Captures of several hosts are read one after the other: a connection from one host to
+	// another must wait for the other's file to be joined.
+	b.Exact = len(hosts) > 1
+	return &reading{o: o, b: b, stderr: stderr, pl: startPipeline(inputs, openInput, o.match)}
+}
+
+func (r *reading) take(bt *batch) error {
+	defer r.pl.recycle(bt)
+	r.stats.Lines += bt.lines
+	for _, bad := range bt.bad {
+		r.stats.Malformed++
+		if r.o.strict {
+			return fmt.Errorf("%s", bad)
+		}
+		if r.reported < maxReported {
+			fmt.Fprintf(r.stderr, "net_visualizer: %s\n", bad)
+			r.reported++
+			if r.reported == maxReported {
+				fmt.Fprintln(r.stderr, "net_visualizer: further malformed lines are counted, not shown")
+			}
+		}
+	}
+	if bt.err != nil {
+		return bt.err
+	}
+	r.b.AddLost(bt.lost)
+	for i := range bt.events {
+		r.b.AddKeep(&bt.events[i], bt.keep == nil || bt.keep[i])
+	}
+	return nil
+}
+
+// loop takes batches until the input ends or ctx is cancelled, calling snapshot at each tick.
+func (r *reading) loop(ctx context.Context, snapshot func() error, tick ...<-chan time.Time) error {
+	var every <-chan time.Time
+	if len(tick) > 0 {
+		every = tick[0]
+	}
+	for {
+		var res chan *batch
+		var ok bool
+		select {
+		case res, ok = <-r.pl.order:
+			if !ok {
+				return nil
+			}
+		case <-every:
+			if err := snapshot(); err != nil {
+				return err
+			}
+			continue
+		case <-ctx.Done():
+			return nil
+		}
+		select {
+		case bt := <-res:
+			if err := r.take(bt); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			// Interrupted: take what is already parsed, then stop.
+			select {
+			case bt := <-res:
+				return r.take(bt)
+			default:
+			}
+			return nil
+		}
+	}
+}
+
+// graph is the graph read so far, focused if asked.
+func (r *reading) graph() *graph.Graph {
+	if r.o.resolver != nil {
+		// Resolve every external address at once, in parallel, before labelling.
+		labels := r.b.ExternalLabel
+		r.b.ExternalLabel = nil
+		var addrs []netip.Addr
+		for _, n := range r.b.Graph().Nodes {
+			if a := n.Addr.Addr(); n.Kind == graph.External && !a.IsLoopback() && !a.IsLinkLocalUnicast() {
+				addrs = append(addrs, a)
+			}
+		}
+		r.o.resolver.Prefetch(addrs)
+		r.b.ExternalLabel = labels
+	}
+	g := r.b.Graph()
+	if r.o.focus != "" {
+		g = graph.Focus(g, r.o.focus)
+	}
+	g.Stats.Lines, g.Stats.Malformed = r.stats.Lines, r.stats.Malformed
+	return g
+}
+
+// externalLabels builds the naming of external addresses from -names, -hosts, -resolve and
+// -collapse, in that order of precedence; nil when there is nothing to do.
+func externalLabels(o options) (func(netip.Addr) (string, bool), error) {
+	var tables []*names.Table
+	load := func(path string, parse func(io.Reader, string) (*names.Table, error)) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		t, err := parse(f, path)
+		if err != nil {
+			return err
+		}
+		tables = append(tables, t)
+		return nil
+	}
+	if o.namesFile != "" {
+		if err := load(o.namesFile, names.LoadNames); err != nil {
+			return nil, fmt.Errorf("-names: %w", err)
+		}
+	}
+	if o.hostsFile != "" {
+		if err := load(o.hostsFile, names.LoadHosts); err != nil {
+			if !(errors.Is(err, os.ErrNotExist) && o.hostsFile == "/etc/hosts") {
+				return nil, fmt.Errorf("-hosts: %w", err)
+			}
+		}
+	}
+	table := names.Merge(tables...)
+	resolver := o.resolver
+	bits, internet := -1, false
+	switch {
+	case o.collapse == "":
+	case o.collapse == "internet":
+		internet = true
+	default:
+		b, err := names.ParseCollapse(o.collapse)
+		if err != nil {
+			return nil, usageError{"-collapse: " + err.Error() + ` (or "internet")`}
+		}
+		bits = b
+	}
+	if table.Len() == 0 && resolver == nil && bits < 0 && !internet {
+		return nil, nil
+	}
+	var user *names.Table
+	if o.namesFile != "" {
+		user = tables[0]
+	}
+	return func(a netip.Addr) (string, bool) {
+		if label, ok := user.Lookup(a); ok {
+			return label, true
+		}
+		// /etc/hosts and DNS would call every loopback endpoint "localhost" and hide its port.
+		local := a.IsLoopback() || a.IsUnspecified() || a.IsLinkLocalUnicast()
+		if label, ok := table.Lookup(a); ok && !local {
+			return label, true
+		}
+		if resolver != nil && !local {
+			if name, ok := resolver.Name(a); ok {
+				return name, true
+			}
+		}
+		switch {
+		case internet && a.IsGlobalUnicast() && !a.IsPrivate():
+			return "internet", true
+		case bits >= 0 && !local:
+			return names.Collapse(a, bits).String(), true
+		}
+		return "", false
+	}, nil
+}
+
+// userName names a uid from this machine's user database; "" when unknown.
+func userName(uid string) string {
+	u, err := user.LookupId(uid)
+	if err != nil {
+		return ""
+	}
+	return u.Username
 }
 
 func openInput(in input) (io.Reader, func(), error) {

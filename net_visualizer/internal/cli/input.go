@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 
+	"netflow/net_visualizer/internal/filter"
 	"netflow/net_visualizer/internal/lifecycle"
 	"netflow/net_visualizer/internal/trace"
 )
@@ -17,6 +18,7 @@ import (
 // batch carries the parsed lines of one chunk to the goroutine that builds the graph.
 type batch struct {
 	events []trace.Event
+	keep   []bool       // with a filter: whether each event passed it
 	attrs  []trace.Attr // storage for the events' Attrs
 	lost   uint64
 	lines  uint64
@@ -38,6 +40,7 @@ const chunkSize = 256 << 10
 type input struct {
 	name string // "" for stdin
 	r    io.Reader
+	host string // HOST=FILE: the host the capture comes from, for lines without host=
 }
 
 func (in input) where(n int) string {
@@ -71,9 +74,10 @@ type pipeline struct {
 	bufs  chan []byte
 	free  chan *batch
 	open  func(input) (io.Reader, func(), error)
+	match *filter.Filter
 }
 
-func startPipeline(inputs []input, open func(input) (io.Reader, func(), error)) *pipeline {
+func startPipeline(inputs []input, open func(input) (io.Reader, func(), error), match *filter.Filter) *pipeline {
 	workers := runtime.GOMAXPROCS(0)
 	p := &pipeline{
 		order: make(chan chan *batch, 2*workers),
@@ -81,6 +85,7 @@ func startPipeline(inputs []input, open func(input) (io.Reader, func(), error)) 
 		bufs:  make(chan []byte, 4*workers),
 		free:  make(chan *batch, 4*workers),
 		open:  open,
+		match: match,
 	}
 	for i := 0; i < workers; i++ {
 		go p.parse()
@@ -185,6 +190,16 @@ func (p *pipeline) readCSV(in *input, r io.Reader, send func(*batch)) error {
 		}
 		e := ev
 		e.Attrs = append([]trace.Attr(nil), ev.Attrs...)
+		if e.Host == "" {
+			e.Host = in.host
+		}
+		if p.match != nil {
+			keep, err := p.match.Match(connOf(&e))
+			if err != nil {
+				return fmt.Errorf("%s: %w", in.displayName(), err)
+			}
+			b.keep = append(b.keep, keep)
+		}
 		b.events = append(b.events, e)
 		b.lines++
 		if len(b.events) >= 4096 {
@@ -205,20 +220,26 @@ func expandInputs(names []string, stdin io.Reader) ([]input, error) {
 			inputs = append(inputs, input{r: stdin})
 			continue
 		}
-		if st, err := os.Stat(name); err == nil && st.IsDir() {
-			files, err := lifecycle.Files(name)
+		in := input{name: name}
+		if host, file, ok := strings.Cut(name, "="); ok && host != "" && !strings.ContainsAny(host, "/ ") {
+			if _, err := os.Stat(name); err != nil {
+				in = input{name: file, host: host}
+			}
+		}
+		if st, err := os.Stat(in.name); err == nil && st.IsDir() {
+			files, err := lifecycle.Files(in.name)
 			if err != nil {
 				return nil, err
 			}
 			if len(files) == 0 {
-				return nil, fmt.Errorf("%s: a directory, with no nw_conn_*.csv files under it", name)
+				return nil, fmt.Errorf("%s: a directory, with no nw_conn_*.csv files under it", in.name)
 			}
 			for _, f := range files {
-				inputs = append(inputs, input{name: f})
+				inputs = append(inputs, input{name: f, host: in.host})
 			}
 			continue
 		}
-		inputs = append(inputs, input{name: name})
+		inputs = append(inputs, in)
 	}
 	if len(inputs) == 0 {
 		inputs = []input{{r: stdin}}
@@ -234,7 +255,7 @@ func (p *pipeline) parse() {
 		var b *batch
 		select {
 		case b = <-p.free:
-			*b = batch{events: b.events[:0], attrs: b.attrs[:0], bad: b.bad[:0]}
+			*b = batch{events: b.events[:0], attrs: b.attrs[:0], bad: b.bad[:0], keep: b.keep[:0]}
 		default:
 			b = &batch{}
 		}
@@ -263,9 +284,20 @@ func (p *pipeline) parse() {
 			case kind == trace.Lost:
 				b.lost += ev.Count
 			case kind == trace.EventLine:
-				if seen.first(&ev) {
-					// Only a process's first line gives it attributes: decode them then.
+				if ev.Host == "" {
+					ev.Host = j.in.host
+				}
+				if seen.first(&ev) || p.match != nil {
+					// Only a process's first line gives it attributes (a filter needs them all).
 					ps.DecodeAttrs(&ev)
+				}
+				if p.match != nil {
+					keep, err := p.match.Match(connOf(&ev))
+					if err != nil {
+						b.err = fmt.Errorf("%s: %w", j.in.where(n), err)
+						break
+					}
+					b.keep = append(b.keep, keep)
 				}
 				e := ev
 				e.RawAttrs = nil
@@ -316,4 +348,35 @@ func (s *seenProcs) first(ev *trace.Event) bool {
 	}
 	s.set[id] = struct{}{}
 	return true
+}
+
+// connOf is what a filter sees of an event.
+func connOf(ev *trace.Event) *filter.Conn {
+	c := &filter.Conn{
+		Comm: ev.Comm, PID: int(ev.PID), UID: -1, Direction: ev.Dir.String(),
+		LocalAddr: ev.Local.Addr().String(), RemoteAddr: ev.Remote.Addr().String(),
+		LocalPort: int(ev.Local.Port()), RemotePort: int(ev.Remote.Port()),
+		Host: ev.Host, Failed: ev.Dir == trace.Out && ev.Failed(), Ret: int(ev.Ret),
+	}
+	if uid, ok := ev.Attr("uid"); ok {
+		if n, ok := parseInt(uid); ok {
+			c.UID = n
+		}
+	}
+	filter.Derive(c)
+	return c
+}
+
+func parseInt(s string) (int, bool) {
+	n := 0
+	if s == "" || len(s) > 9 {
+		return 0, false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }

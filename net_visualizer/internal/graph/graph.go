@@ -76,11 +76,31 @@ func (k connKey) server() netip.AddrPort {
 }
 
 type pending struct {
+	host  uint32 // the host of the line
 	dir   trace.Direction
+	keep  bool // this side passed the filter
 	node  nodeID
 	count uint64
 	seq   uint64 // when it started waiting, to age it out of the window
 }
+
+// GroupBy says what one process node stands for.
+type GroupBy string
+
+const (
+	ByProcess GroupBy = "process" // one pid with one name (the default)
+	ByComm    GroupBy = "comm"    // every process of that name
+	ByExe     GroupBy = "exe"     // every process of that executable (exe=), else of that name
+	ByUser    GroupBy = "user"    // every process of that user (uid=)
+	ByCgroup  GroupBy = "cgroup"  // every process of that cgroup (cgroup=)
+	ByHost    GroupBy = "host"    // every process of that host (host=)
+)
+
+// GroupBys lists the groupings, the default first.
+var GroupBys = []GroupBy{ByProcess, ByComm, ByExe, ByUser, ByCgroup, ByHost}
+
+// maxPIDExamples is how many pids a grouped node lists; all are counted.
+const maxPIDExamples = 5
 
 // Window is how many connections may start waiting for their other side after one
 // connection did, before that one is given up on and drawn as unmatched. The two lines of
@@ -104,6 +124,11 @@ type procSlot struct {
 	id         nodeID
 }
 
+type procID struct {
+	pid        uint32
+	host, comm string
+}
+
 // Builder accumulates events. The zero value is not usable; call New.
 type Builder struct {
 	keys    []nodeKey
@@ -118,6 +143,16 @@ type Builder struct {
 	// Exact, when set, keeps every unmatched connection waiting until the end instead of
 	// deciding promptly (needed to join captures of several hosts read one after the other).
 	Exact bool
+	// GroupBy is what a process node stands for; "" means ByProcess. Set it before Add.
+	GroupBy GroupBy
+	// UserName, if set, names a uid for ByUser nodes ("" when unknown).
+	UserName func(uid string) string
+	// ExternalLabel, if set, names an external address for Graph: externals with the same
+	// label become one node. ok false keeps the address as it is.
+	ExternalLabel func(a netip.Addr) (label string, ok bool)
+
+	procIndex map[procID]nodeID          // grouped: which group each process is in
+	pids      map[nodeID]map[uint32]bool // grouped: the pids of each group
 
 	locals    map[hostIP]struct{} // addresses seen as the local end of a line
 	lastLocal hostIP
@@ -170,9 +205,59 @@ func (b *Builder) process(ev *trace.Event) nodeID {
 	if slot.id >= 0 && slot.pid == ev.PID && slot.comm == ev.Comm && slot.host == ev.Host {
 		return slot.id
 	}
-	id := b.node(nodeKey{kind: Process, host: ev.Host, pid: ev.PID, comm: ev.Comm}, ev.Attrs)
+	var id nodeID
+	if b.GroupBy == "" || b.GroupBy == ByProcess {
+		id = b.node(nodeKey{kind: Process, host: ev.Host, pid: ev.PID, comm: ev.Comm}, ev.Attrs)
+	} else {
+		// The group is known from a process's first line, the one that carries its attributes.
+		pk := procID{ev.PID, ev.Host, ev.Comm}
+		var ok bool
+		if id, ok = b.procIndex[pk]; !ok {
+			id = b.node(nodeKey{kind: Process, host: ev.Host, comm: b.groupName(ev)}, ev.Attrs)
+			if b.procIndex == nil {
+				b.procIndex, b.pids = make(map[procID]nodeID), make(map[nodeID]map[uint32]bool)
+			}
+			b.procIndex[pk] = id
+			if b.pids[id] == nil {
+				b.pids[id] = make(map[uint32]bool)
+			}
+			b.pids[id][ev.PID] = true
+		}
+	}
 	*slot = procSlot{pid: ev.PID, host: ev.Host, comm: ev.Comm, id: id}
 	return id
+}
+
+// groupName is the label of the group a process belongs to.
+func (b *Builder) groupName(ev *trace.Event) string {
+	switch b.GroupBy {
+	case ByExe:
+		if exe, ok := ev.Attr("exe"); ok && exe != "" {
+			return exe
+		}
+	case ByUser:
+		uid, ok := ev.Attr("uid")
+		if !ok {
+			return "unknown user"
+		}
+		if b.UserName != nil {
+			if name := b.UserName(uid); name != "" {
+				return name + " (uid " + uid + ")"
+			}
+		}
+		return "uid " + uid
+	case ByCgroup:
+		if cg, ok := ev.Attr("cgroup"); ok && cg != "" {
+			return cg
+		}
+		return "unknown cgroup"
+	case ByHost:
+		if ev.Host == "" {
+			return "this host"
+		}
+		return ev.Host
+	}
+	return ev.Comm
 }
 
 func (b *Builder) hostID(h string) uint32 {
@@ -205,29 +290,43 @@ func (b *Builder) addEdge(from, to nodeID, failed bool, port uint16, n uint64) {
 func (b *Builder) AddLost(n uint64) { b.lost += n }
 
 // Add records one event.
-func (b *Builder) Add(ev *trace.Event) {
+func (b *Builder) Add(ev *trace.Event) { b.AddKeep(ev, true) }
+
+// AddKeep records one event that a filter kept or not. A connection is drawn when either of
+// its sides was kept, so a filter on one process still shows whom it talks to.
+func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 	b.events++
 	proc := b.process(ev)
 	count := max(ev.Count, 1)
 	if ev.Dir == trace.Out && ev.Failed() {
 		// A failed connect has no other side; it never matches anything.
-		ext := b.node(nodeKey{kind: External, host: ev.Host, addr: ev.Remote}, nil)
-		b.addEdge(proc, ext, true, ev.Remote.Port(), count)
-		b.conns += count
+		if keep {
+			ext := b.node(nodeKey{kind: External, host: ev.Host, addr: ev.Remote}, nil)
+			b.addEdge(proc, ext, true, ev.Remote.Port(), count)
+			b.conns += count
+		}
 		return
 	}
 	host := b.hostID(ev.Host)
 	b.noteLocal(host, ev.Local.Addr())
 	if !b.Exact && !b.isLocal(host, ev.Remote.Addr()) {
 		// The peer is on no address this host has shown: no line can ever join it.
-		b.unmatched(host, ev.Dir, proc, ev.Local, ev.Remote, count)
+		if keep {
+			b.unmatched(host, ev.Dir, proc, ev.Local, ev.Remote, count)
+		}
 		return
+	}
+	// A connection between two hosts is joined by its addresses alone; one on loopback
+	// never leaves its host.
+	kh := host
+	if !ev.Local.Addr().IsLoopback() && !ev.Remote.Addr().IsLoopback() {
+		kh = 0
 	}
 	var key connKey
 	if ev.Dir == trace.Out {
-		key = makeConnKey(host, ev.Local, ev.Remote)
+		key = makeConnKey(kh, ev.Local, ev.Remote)
 	} else {
-		key = makeConnKey(host, ev.Remote, ev.Local)
+		key = makeConnKey(kh, ev.Remote, ev.Local)
 	}
 	p, ok := b.pending[key]
 	if ok && p.dir == ev.Dir {
@@ -242,7 +341,11 @@ func (b *Builder) Add(ev *trace.Event) {
 		ok = false
 	}
 	if !ok {
-		b.wait(key, pending{dir: ev.Dir, node: proc, count: count})
+		b.wait(key, pending{host: host, dir: ev.Dir, keep: keep, node: proc, count: count})
+		return
+	}
+	delete(b.pending, key)
+	if !keep && !p.keep {
 		return
 	}
 	client, server := proc, p.node
@@ -251,11 +354,12 @@ func (b *Builder) Add(ev *trace.Event) {
 	}
 	b.addEdge(client, server, false, key.sport, max(count, p.count))
 	b.conns += max(count, p.count)
-	delete(b.pending, key)
 }
 
+// noteLocal records an address as local. The set spans every host of a fleet capture, so
+// that a connection to another traced host waits to be joined.
 func (b *Builder) noteLocal(host uint32, a netip.Addr) {
-	k := hostIP{host, a.As16()}
+	k := hostIP{0, a.As16()}
 	if k == b.lastLocal {
 		return
 	}
@@ -267,7 +371,7 @@ func (b *Builder) isLocal(host uint32, a netip.Addr) bool {
 	if a.IsLoopback() || a.IsUnspecified() {
 		return true
 	}
-	_, ok := b.locals[hostIP{host, a.As16()}]
+	_, ok := b.locals[hostIP{0, a.As16()}]
 	return ok
 }
 
@@ -295,11 +399,14 @@ func (b *Builder) wait(key connKey, p pending) {
 // giveUp draws a waiting connection as unmatched and forgets it.
 func (b *Builder) giveUp(key connKey, p pending) {
 	delete(b.pending, key)
+	if !p.keep {
+		return
+	}
 	client, server := key.client(), key.server()
 	if p.dir == trace.Out {
-		b.unmatched(key.host, p.dir, p.node, client, server, p.count)
+		b.unmatched(p.host, p.dir, p.node, client, server, p.count)
 	} else {
-		b.unmatched(key.host, p.dir, p.node, server, client, p.count)
+		b.unmatched(p.host, p.dir, p.node, server, client, p.count)
 	}
 }
 
@@ -330,18 +437,27 @@ type Stats struct {
 
 // Node is a vertex of the finished graph.
 type Node struct {
-	ID    string // "n1", "n2", ... in output order
-	Kind  NodeKind
-	Host  string
-	PID   uint32         // processes
-	Comm  string         // processes
-	Addr  netip.AddrPort // externals
-	Port  bool           // externals: Addr's port is meaningful (ip:port, not just ip)
-	Attrs []trace.Attr   // processes: metadata such as uid, first value seen
+	ID   string // "n1", "n2", ... in output order
+	Kind NodeKind
+	Host string
+	// Processes: PID and Comm for one process; for a grouped node (GroupBy other than
+	// process) PID is 0, Comm is the group's label and PIDs lists a few of its processes.
+	PID      uint32
+	Comm     string
+	PIDs     []uint32 // grouped: the smallest pids, at most 5
+	PIDCount int      // grouped: how many processes
+	Attrs    []trace.Attr
+	// Externals: Addr (Port says whether its port counts), or Label when named or collapsed.
+	Addr  netip.AddrPort
+	Port  bool
+	Label string
 }
 
 // AddrString is the external endpoint as "ip:port", "[v6]:port", or "ip" for a host.
 func (n *Node) AddrString() string {
+	if !n.Addr.IsValid() {
+		return ""
+	}
 	if !n.Port {
 		return n.Addr.Addr().String()
 	}
@@ -354,6 +470,7 @@ type Edge struct {
 	Connections uint64
 	Ports       []uint16 // server ports, ascending
 	Failed      bool
+	Diff        string // set by Diff: "added", "removed", or "" when in both
 }
 
 // Graph is a finished, sorted graph: same events in, same Graph out.
@@ -370,44 +487,108 @@ func (b *Builder) Graph() *Graph {
 	for k, e := range b.edges {
 		edges[k] = &edgeData{conns: e.conns, ports: slices.Clone(e.ports)}
 	}
-	keys := slices.Clone(b.keys)
-	attrs := slices.Clone(b.attrs)
 	index := make(map[nodeKey]nodeID, len(b.index))
 	for k, v := range b.index {
 		index[k] = v
 	}
-	view := &Builder{keys: keys, attrs: attrs, index: index, edges: edges, hostNames: b.hostNames, conns: b.conns}
+	view := &Builder{keys: slices.Clone(b.keys), attrs: slices.Clone(b.attrs), index: index, edges: edges,
+		hostNames: b.hostNames, conns: b.conns}
 	for k, p := range b.pending {
 		view.giveUp(k, p)
 	}
-	conns := view.conns
 
-	// Keep only nodes that are on an edge or are processes (a process that only failed
-	// still has an edge; every process has at least one line).
-	order := make([]nodeID, len(view.keys))
-	for i := range order {
-		order[i] = nodeID(i)
-	}
-	slices.SortFunc(order, func(a, c nodeID) int { return compareKeys(&view.keys[a], &view.keys[c]) })
-	pos := make([]int, len(view.keys))
-	g := &Graph{Nodes: make([]Node, len(order))}
-	procs := 0
-	for i, id := range order {
-		pos[id] = i
-		k := view.keys[id]
-		n := Node{ID: "n" + strconv.Itoa(i+1), Kind: k.kind, Host: k.host}
+	nodes := make([]Node, len(view.keys))
+	for id, k := range view.keys {
+		n := Node{Kind: k.kind, Host: k.host}
 		if k.kind == Process {
-			procs++
 			n.PID, n.Comm, n.Attrs = k.pid, k.comm, view.attrs[id]
+			if set := b.pids[nodeID(id)]; set != nil {
+				for pid := range set {
+					n.PIDs = append(n.PIDs, pid)
+				}
+				slices.Sort(n.PIDs)
+				n.PIDCount = len(n.PIDs)
+				n.PIDs = n.PIDs[:min(len(n.PIDs), maxPIDExamples)]
+			}
 		} else {
 			n.Addr, n.Port = k.addr, !k.hostOnly
+			if b.ExternalLabel != nil {
+				if label, ok := b.ExternalLabel(k.addr.Addr()); ok {
+					n.Addr, n.Port, n.Label = netip.AddrPort{}, false, label
+				}
+			}
 		}
-		g.Nodes[i] = n
+		nodes[id] = n
 	}
+	var out []Edge
 	for k, e := range view.edges {
-		ports := slices.Clone(e.ports)
-		slices.Sort(ports)
-		g.Edges = append(g.Edges, Edge{From: pos[k.from], To: pos[k.to], Connections: e.conns, Ports: ports, Failed: k.failed})
+		out = append(out, Edge{From: int(k.from), To: int(k.to), Connections: e.conns, Ports: e.ports, Failed: k.failed})
+	}
+	g := Finish(nodes, out)
+	g.Stats.Events, g.Stats.Connections, g.Stats.Lost = b.events, view.conns, b.lost
+	return g
+}
+
+// Finish makes a Graph of nodes and edges (From and To index nodes): equal nodes are merged
+// and edges between the same nodes with them, nodes on no edge are dropped, and both are put
+// in their canonical order with ids n1, n2, ...
+func Finish(nodes []Node, edges []Edge) *Graph {
+	// Merge equal nodes (externals that got the same label, say).
+	canon := make([]int, len(nodes))
+	seen := make(map[string]int, len(nodes))
+	for i := range nodes {
+		id := nodes[i].identity()
+		if j, ok := seen[id]; ok {
+			canon[i] = j
+			continue
+		}
+		seen[id] = i
+		canon[i] = i
+	}
+	type ek struct {
+		from, to int
+		failed   bool
+		diff     string
+	}
+	merged := make(map[ek]*Edge, len(edges))
+	used := make([]bool, len(nodes))
+	for _, e := range edges {
+		k := ek{canon[e.From], canon[e.To], e.Failed, e.Diff}
+		used[k.from], used[k.to] = true, true
+		m := merged[k]
+		if m == nil {
+			m = &Edge{From: k.from, To: k.to, Failed: e.Failed, Diff: e.Diff}
+			merged[k] = m
+		}
+		m.Connections += e.Connections
+		for _, p := range e.Ports {
+			if !slices.Contains(m.Ports, p) {
+				m.Ports = append(m.Ports, p)
+			}
+		}
+	}
+	var order []int
+	for i := range nodes {
+		if used[i] && canon[i] == i {
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(a, c int) int { return compareNodes(&nodes[a], &nodes[c]) })
+	pos := make([]int, len(nodes))
+	g := &Graph{Nodes: make([]Node, len(order))}
+	for i, id := range order {
+		pos[id] = i
+		g.Nodes[i] = nodes[id]
+		g.Nodes[i].ID = "n" + strconv.Itoa(i+1)
+		if g.Nodes[i].Kind == Process {
+			g.Stats.Processes++
+		}
+	}
+	for _, m := range merged {
+		e := *m
+		e.From, e.To = pos[e.From], pos[e.To]
+		slices.Sort(e.Ports)
+		g.Edges = append(g.Edges, e)
 	}
 	slices.SortFunc(g.Edges, func(a, c Edge) int {
 		if r := cmp.Compare(a.From, c.From); r != 0 {
@@ -416,41 +597,54 @@ func (b *Builder) Graph() *Graph {
 		if r := cmp.Compare(a.To, c.To); r != 0 {
 			return r
 		}
-		if a.Failed == c.Failed {
-			return 0
+		if r := cmp.Compare(boolInt(a.Failed), boolInt(c.Failed)); r != 0 {
+			return r
 		}
-		if a.Failed {
-			return 1
-		}
-		return -1
+		return cmp.Compare(a.Diff, c.Diff)
 	})
-	g.Stats = Stats{Events: b.events, Connections: conns, Processes: procs, Edges: len(g.Edges), Lost: b.lost}
+	g.Stats.Edges = len(g.Edges)
 	return g
 }
 
-// compareKeys orders nodes: by host, processes before externals, processes by name then pid,
-// externals by address.
-func compareKeys(a, b *nodeKey) int {
-	if r := cmp.Compare(a.host, b.host); r != 0 {
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// identity is what makes two nodes the same node, also across graphs (see Diff).
+func (n *Node) identity() string {
+	if n.Kind == Process {
+		return "p\x00" + n.Host + "\x00" + strconv.FormatUint(uint64(n.PID), 10) + "\x00" + n.Comm
+	}
+	port := "\x00ip"
+	if n.Port {
+		port = "\x00port"
+	}
+	return "e\x00" + n.Host + "\x00" + n.Label + "\x00" + n.Addr.String() + port
+}
+
+// compareNodes orders nodes: by host, processes before externals, processes by name then
+// pid, externals by label then address.
+func compareNodes(a, b *Node) int {
+	if r := cmp.Compare(a.Host, b.Host); r != 0 {
 		return r
 	}
-	if r := cmp.Compare(a.kind, b.kind); r != 0 {
+	if r := cmp.Compare(a.Kind, b.Kind); r != 0 {
 		return r
 	}
-	if a.kind == Process {
-		if r := cmp.Compare(a.comm, b.comm); r != 0 {
+	if a.Kind == Process {
+		if r := cmp.Compare(a.Comm, b.Comm); r != 0 {
 			return r
 		}
-		return cmp.Compare(a.pid, b.pid)
+		return cmp.Compare(a.PID, b.PID)
 	}
-	if r := a.addr.Compare(b.addr); r != 0 {
+	if r := cmp.Compare(a.Label, b.Label); r != 0 {
 		return r
 	}
-	if a.hostOnly == b.hostOnly {
-		return 0
+	if r := a.Addr.Compare(b.Addr); r != 0 {
+		return r
 	}
-	if a.hostOnly {
-		return -1
-	}
-	return 1
+	return cmp.Compare(boolInt(!a.Port), boolInt(!b.Port))
 }

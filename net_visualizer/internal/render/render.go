@@ -17,10 +17,11 @@ import (
 	"github.com/emicklei/dot"
 
 	"netflow/net_visualizer/internal/graph"
+	"netflow/net_visualizer/internal/names"
 )
 
 // Formats lists the output formats, in the order the manual gives them.
-var Formats = []string{"dot", "json", "svg", "png"}
+var Formats = []string{"dot", "json", "svg", "png", "mermaid"}
 
 // Write renders g in format to w.
 func Write(w io.Writer, g *graph.Graph, format string) error {
@@ -31,6 +32,8 @@ func Write(w io.Writer, g *graph.Graph, format string) error {
 		return JSON(w, g)
 	case "svg", "png":
 		return Image(w, g, format)
+	case "mermaid":
+		return Mermaid(w, g)
 	}
 	return fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
 }
@@ -77,19 +80,26 @@ func labelText(s string) string {
 	return string(r[:maxLabel-1]) + "…"
 }
 
-// NodeLabel is what a node shows.
-func NodeLabel(n *graph.Node) string {
-	var s string
-	if n.Kind == graph.Process {
-		s = labelText(n.Comm) + "\npid " + strconv.FormatUint(uint64(n.PID), 10)
-	} else {
-		s = labelText(n.AddrString())
+// NodeLabel is what a node shows: name and pid (or how many processes, for a group), or the
+// external address or its label. sep separates the lines.
+func NodeLabel(n *graph.Node, sep string) string {
+	switch {
+	case n.Kind == graph.Process && n.PIDCount > 0:
+		if n.PIDCount == 1 {
+			return labelText(n.Comm) + sep + "pid " + strconv.FormatUint(uint64(n.PIDs[0]), 10)
+		}
+		return labelText(n.Comm) + sep + strconv.Itoa(n.PIDCount) + " processes"
+	case n.Kind == graph.Process:
+		return labelText(n.Comm) + sep + "pid " + strconv.FormatUint(uint64(n.PID), 10)
+	case n.Label != "":
+		return labelText(n.Label)
 	}
-	return s
+	return labelText(n.AddrString())
 }
 
-// EdgeLabel is what an edge shows: server port(s) and the connection count.
-func EdgeLabel(e *graph.Edge) string {
+// EdgeLabel is what an edge shows: server port(s) with their service names, and the
+// connection count.
+func EdgeLabel(e *graph.Edge, sep string) string {
 	var b strings.Builder
 	for i, p := range e.Ports {
 		if i == 4 && len(e.Ports) > 5 {
@@ -100,11 +110,18 @@ func EdgeLabel(e *graph.Edge) string {
 			b.WriteByte(' ')
 		}
 		fmt.Fprintf(&b, ":%d", p)
+		if svc := names.Service(p); svc != "" {
+			b.WriteString(" " + svc)
+		}
 	}
-	if e.Failed {
-		fmt.Fprintf(&b, "\nfailed ×%d", e.Connections)
-	} else if e.Connections > 1 {
-		fmt.Fprintf(&b, "\n×%d", e.Connections)
+	switch {
+	case e.Failed:
+		fmt.Fprintf(&b, "%sfailed ×%d", sep, e.Connections)
+	case e.Connections > 1:
+		fmt.Fprintf(&b, "%s×%d", sep, e.Connections)
+	}
+	if e.Diff != "" {
+		b.WriteString(sep + e.Diff)
 	}
 	return b.String()
 }
@@ -113,13 +130,26 @@ func EdgeLabel(e *graph.Edge) string {
 func Title(g *graph.Graph) string {
 	s := g.Stats
 	t := fmt.Sprintf("netflow: %d processes, %d connections", s.Processes, s.Connections)
+	var added, removed int
+	for _, e := range g.Edges {
+		switch e.Diff {
+		case "added":
+			added++
+		case "removed":
+			removed++
+		}
+	}
+	if added+removed > 0 {
+		t += fmt.Sprintf("\nchanged: %d edges added (green), %d removed (grey)", added, removed)
+	}
 	if s.Lost > 0 {
 		t += fmt.Sprintf("\nINCOMPLETE: the tracer lost %d events", s.Lost)
 	}
 	return t
 }
 
-// DOT writes g as a Graphviz digraph. Identical graphs give identical bytes.
+// DOT writes g as a Graphviz digraph. Identical graphs give identical bytes. Nodes of
+// different hosts (host=, or HOST=FILE inputs) are drawn in one cluster per host.
 func DOT(w io.Writer, g *graph.Graph) error {
 	d := dot.NewGraph(dot.Directed)
 	d.ID("netflow")
@@ -127,14 +157,31 @@ func DOT(w io.Writer, g *graph.Graph) error {
 	d.Attr("label", Title(g))
 	d.Attr("labelloc", "t")
 	d.Attr("fontname", "Helvetica")
+	clusters := map[string]*dot.Graph{}
+	for i := range g.Nodes {
+		if h := g.Nodes[i].Host; h != "" && clusters[h] == nil {
+			c := d.Subgraph(fmt.Sprintf("cluster_%d", len(clusters)+1), dot.ClusterOption{})
+			c.Attr("label", "host "+labelText(h))
+			c.Attr("fontname", "Helvetica")
+			c.Attr("style", "rounded")
+			clusters[h] = c
+		}
+	}
 	nodes := make([]dot.Node, len(g.Nodes))
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
+		parent := d
+		if n.Host != "" {
+			parent = clusters[n.Host]
+		}
 		// emicklei/dot writes nodes sorted by this id and names them by creation order;
 		// zero-padded ids make both the order of g.Nodes.
-		dn := d.Node(fmt.Sprintf("%09d", i)).Label(NodeLabel(n)).Attr("fontname", "Helvetica")
+		dn := parent.Node(fmt.Sprintf("%09d", i)).Label(NodeLabel(n, "\n")).Attr("fontname", "Helvetica")
 		if n.Kind == graph.Process {
 			dn.Attr("shape", "box").Attr("style", "rounded,filled").Attr("fillcolor", "#dbe9f6")
+			if n.PIDCount > 1 {
+				dn.Attr("peripheries", "2")
+			}
 		} else {
 			dn.Attr("shape", "ellipse").Attr("style", "dashed").Attr("color", "#666666")
 		}
@@ -142,9 +189,17 @@ func DOT(w io.Writer, g *graph.Graph) error {
 	}
 	for i := range g.Edges {
 		e := &g.Edges[i]
-		de := d.Edge(nodes[e.From], nodes[e.To]).Label(EdgeLabel(e)).Attr("fontname", "Helvetica")
+		de := d.Edge(nodes[e.From], nodes[e.To]).Label(EdgeLabel(e, "\n")).Attr("fontname", "Helvetica")
+		switch {
+		case e.Diff == "added":
+			de.Attr("color", "#1a9850").Attr("fontcolor", "#1a9850")
+		case e.Diff == "removed":
+			de.Attr("color", "#999999").Attr("fontcolor", "#999999").Attr("style", "dotted")
+		case e.Failed:
+			de.Attr("color", "red").Attr("fontcolor", "red")
+		}
 		if e.Failed {
-			de.Attr("color", "red").Attr("fontcolor", "red").Attr("style", "dashed")
+			de.Attr("style", "dashed")
 		}
 		if e.Connections > 1 {
 			de.Attr("penwidth", fmt.Sprintf("%.1f", penWidth(e.Connections)))
@@ -153,6 +208,31 @@ func DOT(w io.Writer, g *graph.Graph) error {
 	bw := bufio.NewWriter(w)
 	d.Write(bw)
 	return bw.Flush()
+}
+
+// Mermaid writes g as a Mermaid flowchart, for pasting into Markdown.
+func Mermaid(w io.Writer, g *graph.Graph) error {
+	d := dot.NewGraph(dot.Directed)
+	nodes := make([]dot.Node, len(g.Nodes))
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		label := NodeLabel(n, " · ")
+		if n.Host != "" {
+			label = labelText(n.Host) + ": " + label
+		}
+		dn := d.Node(fmt.Sprintf("%09d", i)).Label(label)
+		if n.Kind == graph.Process {
+			dn.Attr("shape", dot.MermaidShapeRound)
+		} else {
+			dn.Attr("shape", dot.MermaidShapeStadium)
+		}
+		nodes[i] = dn
+	}
+	for i := range g.Edges {
+		d.Edge(nodes[g.Edges[i].From], nodes[g.Edges[i].To]).Label(EdgeLabel(&g.Edges[i], " · "))
+	}
+	_, err := io.WriteString(w, "%% "+strings.ReplaceAll(Title(g), "\n", " ")+"\n"+dot.MermaidFlowchart(d, dot.MermaidLeftToRight))
+	return err
 }
 
 func penWidth(n uint64) float64 {
@@ -174,13 +254,16 @@ type jsonGraph struct {
 }
 
 type jsonNode struct {
-	ID    string            `json:"id"`
-	Kind  string            `json:"kind"`
-	Host  string            `json:"host,omitempty"`
-	PID   uint32            `json:"pid,omitempty"`
-	Comm  *string           `json:"comm,omitempty"`
-	Addr  string            `json:"addr,omitempty"`
-	Attrs map[string]string `json:"attrs,omitempty"`
+	ID       string            `json:"id"`
+	Kind     string            `json:"kind"`
+	Host     string            `json:"host,omitempty"`
+	PID      uint32            `json:"pid,omitempty"`
+	Comm     *string           `json:"comm,omitempty"`
+	PIDs     []uint32          `json:"pids,omitempty"`
+	PIDCount int               `json:"pid_count,omitempty"`
+	Addr     string            `json:"addr,omitempty"`
+	Label    string            `json:"label,omitempty"`
+	Attrs    map[string]string `json:"attrs,omitempty"`
 }
 
 type jsonEdge struct {
@@ -188,7 +271,9 @@ type jsonEdge struct {
 	To          string   `json:"to"`
 	Connections uint64   `json:"connections"`
 	Ports       []uint16 `json:"ports"`
+	Services    []string `json:"services,omitempty"`
 	Failed      bool     `json:"failed"`
+	Diff        string   `json:"diff,omitempty"`
 }
 
 // JSON writes g in the JSON shape the README documents.
@@ -200,7 +285,7 @@ func JSON(w io.Writer, g *graph.Graph) error {
 		jn := jsonNode{ID: n.ID, Kind: n.Kind.String(), Host: Text(n.Host)}
 		if n.Kind == graph.Process {
 			comm := Text(n.Comm)
-			jn.PID, jn.Comm = n.PID, &comm
+			jn.PID, jn.Comm, jn.PIDs, jn.PIDCount = n.PID, &comm, n.PIDs, n.PIDCount
 			if len(n.Attrs) > 0 {
 				jn.Attrs = make(map[string]string, len(n.Attrs))
 				for _, a := range n.Attrs {
@@ -210,13 +295,23 @@ func JSON(w io.Writer, g *graph.Graph) error {
 				}
 			}
 		} else {
-			jn.Addr = n.AddrString()
+			jn.Addr, jn.Label = n.AddrString(), Text(n.Label)
 		}
 		out.Nodes = append(out.Nodes, jn)
 	}
 	for _, e := range g.Edges {
-		out.Edges = append(out.Edges, jsonEdge{From: g.Nodes[e.From].ID, To: g.Nodes[e.To].ID,
-			Connections: e.Connections, Ports: e.Ports, Failed: e.Failed})
+		je := jsonEdge{From: g.Nodes[e.From].ID, To: g.Nodes[e.To].ID,
+			Connections: e.Connections, Ports: e.Ports, Failed: e.Failed, Diff: e.Diff}
+		known := false
+		for _, p := range e.Ports {
+			svc := names.Service(p)
+			known = known || svc != ""
+			je.Services = append(je.Services, svc)
+		}
+		if !known {
+			je.Services = nil
+		}
+		out.Edges = append(out.Edges, je)
 	}
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
