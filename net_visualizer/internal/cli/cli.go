@@ -213,7 +213,7 @@ type reading struct {
 func newReading(o options, inputs []input, stderr io.Writer) *reading {
 	b := graph.New()
 	b.GroupBy = graph.GroupBy(o.groupBy)
-	b.UserName = userName
+	b.UserName = lookupUser
 	b.ExternalLabel = o.labels
 	hosts := map[string]bool{}
 	for _, in := range inputs {
@@ -386,6 +386,9 @@ func externalLabels(o options) (func(netip.Addr) (string, bool), error) {
 		return "", false
 	}, nil
 }
+
+// lookupUser names a uid for -group-by user (a variable so tests need no particular machine).
+var lookupUser = userName
 
 // userName names a uid from this machine's user database; "" when unknown.
 func userName(uid string) string {

@@ -401,3 +401,154 @@ func TestEveryNeedsAnOutputFile(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "-every needs -o FILE")
 }
+
+// TestOptionGolden runs each option of the "questions" flags on the same captures and keeps
+// the outputs as golden files in testdata/options (rewritten by -update).
+func TestOptionGolden(t *testing.T) {
+	users := map[string]string{"0": "root", "33": "www-data"}
+	lookupUser = func(uid string) string { return users[uid] }
+	defer func() { lookupUser = userName }()
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"group-by-comm.dot", []string{"-group-by", "comm", "testdata/busy.trace"}},
+		{"group-by-user.json", []string{"-format", "json", "-group-by", "user", "testdata/busy.trace"}},
+		{"group-by-exe.dot", []string{"-group-by", "exe", "testdata/busy.trace"}},
+		{"group-by-cgroup.dot", []string{"-group-by", "cgroup", "testdata/busy.trace"}},
+		{"filter-service.dot", []string{"-filter", `service == "postgresql"`, "testdata/busy.trace"}},
+		{"comm-curl.dot", []string{"-comm", "curl", "testdata/busy.trace"}},
+		{"exclude-loopback.dot", []string{"-exclude-loopback", "testdata/busy.trace"}},
+		{"focus-postgres.dot", []string{"-focus", "postgres", "testdata/busy.trace"}},
+		{"names.json", []string{"-format", "json", "-names", "testdata/names.txt", "testdata/busy.trace"}},
+		{"collapse-24.dot", []string{"-collapse", "/24", "testdata/busy.trace"}},
+		{"collapse-internet.dot", []string{"-collapse", "internet", "testdata/busy.trace"}},
+		{"diff.dot", []string{"-group-by", "comm", "-diff", "testdata/busy-old.trace", "testdata/busy.trace"}},
+		{"diff.json", []string{"-format", "json", "-group-by", "comm", "-diff", "testdata/busy-old.trace", "testdata/busy.trace"}},
+		{"mermaid.mmd", []string{"-format", "mermaid", "-group-by", "comm", "testdata/busy.trace"}},
+		{"fleet.dot", []string{"web=testdata/fleet-web.trace", "db=testdata/fleet-db.trace"}},
+		{"fleet.json", []string{"-format", "json", "web=testdata/fleet-web.trace", "db=testdata/fleet-db.trace"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, stderr := runMain(t, "", append([]string{"-q", "-hosts", ""}, tt.args...)...)
+			require.Equal(t, 0, code, stderr)
+			golden := filepath.Join("testdata", "options", tt.name)
+			if *update {
+				require.NoError(t, os.WriteFile(golden, []byte(out), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run go test ./net_visualizer/internal/cli -update to create it")
+			assert.Equal(t, string(want), out)
+		})
+	}
+}
+
+// jsonEdges runs net_visualizer -format json and returns its edges as readable strings.
+func jsonEdges(t *testing.T, args ...string) []string {
+	t.Helper()
+	code, out, stderr := runMain(t, "", append([]string{"-q", "-hosts", "", "-format", "json"}, args...)...)
+	require.Equal(t, 0, code, stderr)
+	var g struct {
+		Nodes []struct {
+			ID, Comm, Addr, Label, Host string
+			PID, PIDCount                int
+		}
+		Edges []struct {
+			From, To    string
+			Connections int
+			Failed      bool
+			Diff        string
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &g))
+	name := map[string]string{}
+	for _, n := range g.Nodes {
+		s := n.Comm
+		if n.PID != 0 {
+			s += fmt.Sprintf("/%d", n.PID)
+		}
+		if n.Addr != "" || n.Label != "" {
+			s = "ext:" + n.Label + n.Addr
+		}
+		if n.Host != "" {
+			s = n.Host + ":" + s
+		}
+		name[n.ID] = s
+	}
+	var edges []string
+	for _, e := range g.Edges {
+		s := fmt.Sprintf("%s -> %s x%d", name[e.From], name[e.To], e.Connections)
+		if e.Failed {
+			s += " failed"
+		}
+		if e.Diff != "" {
+			s += " " + e.Diff
+		}
+		edges = append(edges, s)
+	}
+	return edges
+}
+
+func TestGroupByCommCollapsesShortLivedClients(t *testing.T) {
+	edges := jsonEdges(t, "-group-by", "comm", "testdata/busy.trace")
+	assert.Contains(t, edges, "curl -> nginx x3", "three curl pids are one node")
+	assert.Contains(t, edges, "nginx -> php-fpm8.2 x2")
+}
+
+func TestFilterKeepsBothEndsOfAConnection(t *testing.T) {
+	assert.ElementsMatch(t, []string{"curl/501 -> nginx/301 x1", "curl/502 -> nginx/302 x1", "curl/503 -> nginx/301 x1"},
+		jsonEdges(t, "-comm", "curl", "testdata/busy.trace"))
+	assert.ElementsMatch(t, []string{"php-fpm8.2/401 -> postgres/601 x1", "php-fpm8.2/402 -> postgres/601 x1"},
+		jsonEdges(t, "-filter", `service == "postgresql"`, "testdata/busy.trace"))
+	for _, e := range jsonEdges(t, "-exclude-loopback", "testdata/busy.trace") {
+		assert.NotContains(t, e, "nginx", "nginx only talks over loopback")
+	}
+	assert.ElementsMatch(t, []string{"php-fpm8.2/402 -> ext:192.0.2.99:6379 x1 failed"},
+		jsonEdges(t, "-filter", "failed", "testdata/busy.trace"))
+}
+
+func TestBadFilterIsAUsageError(t *testing.T) {
+	code, _, stderr := runMain(t, "", "-filter", "nosuchfield == 3")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "filter: unknown name nosuchfield")
+	code, _, stderr = runMain(t, "", "-filter", "pid ==")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "filter:")
+	code, _, stderr = runMain(t, "", "-group-by", "colour")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, `-group-by "colour": want one of process, comm, exe, user, cgroup, host`)
+	code, _, stderr = runMain(t, "", "-collapse", "/40")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "-collapse")
+}
+
+func TestNamesAndCollapse(t *testing.T) {
+	edges := jsonEdges(t, "-names", "testdata/names.txt", "testdata/busy.trace")
+	assert.Contains(t, edges, "php-fpm8.2/402 -> ext:payments API x1")
+	assert.Contains(t, edges, "php-fpm8.2/401 -> ext:payments API x1")
+	assert.Contains(t, edges, "php-fpm8.2/402 -> ext:status page x1")
+	edges = jsonEdges(t, "-collapse", "internet", "-group-by", "comm", "testdata/busy.trace")
+	assert.Contains(t, edges, "php-fpm8.2 -> ext:internet x3", "all three public endpoints are one node")
+	edges = jsonEdges(t, "-collapse", "/24", "-group-by", "comm", "testdata/busy.trace")
+	assert.Contains(t, edges, "php-fpm8.2 -> ext:203.0.113.0/24 x2")
+	code, _, stderr := runMain(t, "", "-names", "testdata/nope.txt")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "-names: open testdata/nope.txt")
+}
+
+func TestFleetJoinsAcrossHostsButNotOverLoopback(t *testing.T) {
+	edges := jsonEdges(t, "web=testdata/fleet-web.trace", "db=testdata/fleet-db.trace")
+	assert.Contains(t, edges, "web:app/11 -> db:postgres/21 x2", "the 4-tuple joins the two hosts' lines")
+	assert.Contains(t, edges, "web:app/11 -> web:redis-server/12 x1")
+	assert.Contains(t, edges, "db:ext:127.0.0.1 -> db:redis-server/22 x1", "loopback never joins across hosts")
+	assert.Len(t, edges, 3)
+}
+
+func TestDiff(t *testing.T) {
+	edges := jsonEdges(t, "-group-by", "comm", "-diff", "testdata/busy-old.trace", "testdata/busy.trace")
+	assert.Contains(t, edges, "curl -> nginx x3")
+	assert.Contains(t, edges, "php-fpm8.2 -> redis-server x1 removed")
+	assert.Contains(t, edges, "php-fpm8.2 -> ext:198.51.100.7:443 x1 added")
+	assert.Contains(t, edges, "ext:198.51.100.200 -> sshd x1 added")
+}
