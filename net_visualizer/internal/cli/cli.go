@@ -83,8 +83,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return 1
 }
 
-func parseFlags(args []string, stdout io.Writer) (options, []string, error) {
-	var o options
+// newFlagSet defines the flags, storing into o.
+func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("net_visualizer", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.format, "format", "dot", "")
@@ -104,6 +104,12 @@ func parseFlags(args []string, stdout io.Writer) (options, []string, error) {
 	fs.BoolVar(&o.resolve, "resolve", false, "")
 	fs.StringVar(&o.collapse, "collapse", "", "")
 	fs.StringVar(&o.diff, "diff", "", "")
+	return fs
+}
+
+func parseFlags(args []string, stdout io.Writer) (options, []string, error) {
+	var o options
+	fs := newFlagSet(&o)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, Doc)
