@@ -118,6 +118,11 @@ type hostIP struct {
 	ip   [16]byte
 }
 
+type edgeSlot struct {
+	key  edgeKey
+	data *edgeData
+}
+
 type procSlot struct {
 	pid        uint32
 	host, comm string
@@ -160,6 +165,7 @@ type Builder struct {
 	head      int
 	seq       uint64
 	procs     [4096]procSlot // recent processes by pid: most events need no node lookup
+	edgeCache [1024]edgeSlot // recent edges: most connections need no edge lookup
 
 	events, conns, lost uint64
 }
@@ -275,10 +281,14 @@ func (b *Builder) hostID(h string) uint32 {
 
 func (b *Builder) addEdge(from, to nodeID, failed bool, port uint16, n uint64) {
 	k := edgeKey{from, to, failed}
-	e := b.edges[k]
-	if e == nil {
-		e = &edgeData{}
-		b.edges[k] = e
+	slot := &b.edgeCache[(uint32(from)*31+uint32(to))%uint32(len(b.edgeCache))]
+	e := slot.data
+	if e == nil || slot.key != k {
+		if e = b.edges[k]; e == nil {
+			e = &edgeData{}
+			b.edges[k] = e
+		}
+		*slot = edgeSlot{k, e}
 	}
 	e.conns += n
 	if !slices.Contains(e.ports, port) {
@@ -371,7 +381,11 @@ func (b *Builder) isLocal(host uint32, a netip.Addr) bool {
 	if a.IsLoopback() || a.IsUnspecified() {
 		return true
 	}
-	_, ok := b.locals[hostIP{0, a.As16()}]
+	k := hostIP{0, a.As16()}
+	if k == b.lastLocal {
+		return true
+	}
+	_, ok := b.locals[k]
 	return ok
 }
 
@@ -385,6 +399,9 @@ func (b *Builder) wait(key connKey, p pending) {
 		return
 	}
 	if len(b.queue) < Window {
+		if b.queue == nil {
+			b.queue = make([]waiting, 0, Window) // once, rather than growing under load
+		}
 		b.queue = append(b.queue, waiting{key, p.seq})
 		return
 	}

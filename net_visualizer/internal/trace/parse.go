@@ -334,6 +334,10 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 			}
 			ev.PID, havePID = n, true
 		case "ret":
+			if len(val) == 1 && val[0] == '0' {
+				ev.Ret = 0
+				break
+			}
 			n, err := strconv.ParseInt(string(val), 10, 64)
 			if err != nil {
 				return fmt.Errorf("ret=%s is not a number", excerpt(val))
