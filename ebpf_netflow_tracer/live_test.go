@@ -485,3 +485,29 @@ func TestLiveCommEscaping(t *testing.T) {
 	defer tr.mu.Unlock()
 	assert.Len(t, tr.stdout, 1, "only the renamed client passes --comm; one connect, one line")
 }
+
+// TestLiveStopDuringStartup: SIGTERM before the probes are attached (while
+// bpftrace compiles) must still stop everything, exit 0, and print nothing.
+func TestLiveStopDuringStartup(t *testing.T) {
+	requireBPF(t)
+	root := repoRoot(t)
+	cmd := exec.Command(filepath.Join(root, "scripts", "netflow-trace"), "--variant", "tracepoint", "--port", "9")
+	cmd.Dir = root
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		assert.NoError(t, err, "stderr:\n%s", stderr.String())
+	case <-time.After(stopTimeout):
+		t.Fatalf("netflow-trace still running %v after SIGTERM", stopTimeout)
+	}
+	assert.Empty(t, stdout.String())
+}
