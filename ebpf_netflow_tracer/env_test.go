@@ -36,7 +36,7 @@ func requireBPF(t *testing.T) {
 		return
 	}
 	if os.Getenv("CI") != "" || os.Getenv("NETFLOW_LIVE") == "1" {
-		t.Fatalf("live tracer test cannot run: %s; CI/NETFLOW_LIVE=1 requires it", missing)
+		t.Fatalf("bpftrace test cannot run: %s; with CI or NETFLOW_LIVE=1 it must", missing)
 	}
 	t.Skipf("%s; set NETFLOW_LIVE=1 to make this a failure", missing)
 }
