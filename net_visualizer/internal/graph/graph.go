@@ -156,6 +156,8 @@ type Builder struct {
 	// label become one node. ok false keeps the address as it is.
 	ExternalLabel func(a netip.Addr) (label string, ok bool)
 
+	aggs map[connKey]*aggregated // aggregated lines, by client address and server
+
 	procIndex map[procID]nodeID          // grouped: which group each process is in
 	pids      map[nodeID]map[uint32]bool // grouped: the pids of each group
 
@@ -299,6 +301,85 @@ func (b *Builder) addEdge(from, to nodeID, failed bool, port uint16, n uint64) {
 // AddLost records that the tracer reported n events lost.
 func (b *Builder) AddLost(n uint64) { b.lost += n }
 
+// aggregated holds the counts of aggregated lines for one client address and server: how
+// many connections each client process made, and each server process accepted.
+type aggregated struct {
+	host      uint32
+	outs, ins map[nodeID]uint64
+	outN, inN uint64
+}
+
+func (b *Builder) aggregate(key connKey, host uint32, dir trace.Direction, proc nodeID, n uint64) {
+	if b.aggs == nil {
+		b.aggs = make(map[connKey]*aggregated)
+	}
+	a := b.aggs[key]
+	if a == nil {
+		a = &aggregated{host: host, outs: map[nodeID]uint64{}, ins: map[nodeID]uint64{}}
+		b.aggs[key] = a
+	}
+	if dir == trace.Out {
+		a.outs[proc] += n
+		a.outN += n
+	} else {
+		a.ins[proc] += n
+		a.inN += n
+	}
+}
+
+// drawAggregates adds the aggregated connections to the view's edges. Each client process's
+// connections go to the server processes in proportion to what each accepted (exact when one
+// process accepts on that address, the usual case); a side with no peer is unmatched.
+func (b *Builder) drawAggregates(view *Builder) {
+	for key, a := range b.aggs {
+		client, server := key.client(), key.server()
+		switch {
+		case a.inN == 0:
+			for c, n := range a.outs {
+				view.unmatched(a.host, trace.Out, c, client, server, n)
+			}
+		case a.outN == 0:
+			for s, n := range a.ins {
+				view.unmatched(a.host, trace.In, s, server, client, n)
+			}
+		default:
+			servers := make([]nodeID, 0, len(a.ins))
+			for s := range a.ins {
+				servers = append(servers, s)
+			}
+			slices.Sort(servers)
+			for c, n := range a.outs {
+				// Largest remainder: the shares add up to n exactly.
+				shares := make([]uint64, len(servers))
+				rems := make([]uint64, len(servers))
+				var given uint64
+				for i, s := range servers {
+					shares[i] = n * a.ins[s] / a.inN
+					rems[i] = n * a.ins[s] % a.inN
+					given += shares[i]
+				}
+				for given < n {
+					best := 0
+					for i := range rems {
+						if rems[i] > rems[best] {
+							best = i
+						}
+					}
+					shares[best]++
+					rems[best] = 0
+					given++
+				}
+				for i, s := range servers {
+					if shares[i] > 0 {
+						view.addEdge(c, s, false, key.sport, shares[i])
+						view.conns += shares[i]
+					}
+				}
+			}
+		}
+	}
+}
+
 // Add records one event.
 func (b *Builder) Add(ev *trace.Event) { b.AddKeep(ev, true) }
 
@@ -337,6 +418,14 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 		key = makeConnKey(kh, ev.Local, ev.Remote)
 	} else {
 		key = makeConnKey(kh, ev.Remote, ev.Local)
+	}
+	if key.cport == 0 {
+		// An aggregated line (the tracer's --aggregate mode): N connections from the client
+		// address, its ephemeral ports not kept. Joined per client address and server.
+		if keep {
+			b.aggregate(key, host, ev.Dir, proc, count)
+		}
+		return
 	}
 	p, ok := b.pending[key]
 	if ok && p.dir == ev.Dir {
@@ -513,6 +602,7 @@ func (b *Builder) Graph() *Graph {
 	for k, p := range b.pending {
 		view.giveUp(k, p)
 	}
+	b.drawAggregates(view)
 
 	nodes := make([]Node, len(view.keys))
 	for id, k := range view.keys {

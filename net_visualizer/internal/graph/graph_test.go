@@ -312,3 +312,49 @@ func TestWaitingConnectionsAreBounded(t *testing.T) {
 	g := b.Graph()
 	assert.Equal(t, []string{fmt.Sprintf("curl/1 -> ext:127.0.0.1:8080 x%d [8080]", n)}, edgeList(g))
 }
+
+func TestAggregatedLines(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  []string
+	}{
+		{"counts are added and both sides joined by client address and server", []string{
+			"127.0.0.1:5432→127.0.0.1:0|pid=1 count=40 comm=app",
+			"127.0.0.1:5432→127.0.0.1:0|pid=1 count=2 comm=app",
+			"127.0.0.1:0←127.0.0.1:5432|pid=9 count=42 comm=postgres",
+		}, []string{"app/1 -> postgres/9 x42 [5432]"}},
+		{"several clients, one server", []string{
+			"127.0.0.1:5432→127.0.0.1:0|pid=1 count=30 comm=app",
+			"127.0.0.1:5432→127.0.0.1:0|pid=2 count=10 comm=cron",
+			"127.0.0.1:0←127.0.0.1:5432|pid=9 count=40 comm=postgres",
+		}, []string{"app/1 -> postgres/9 x30 [5432]", "cron/2 -> postgres/9 x10 [5432]"}},
+		{"several accepting workers share a client's connections in proportion", []string{
+			"127.0.0.1:80→127.0.0.1:0|pid=1 count=10 comm=curl",
+			"127.0.0.1:0←127.0.0.1:80|pid=7 count=6 comm=nginx",
+			"127.0.0.1:0←127.0.0.1:80|pid=8 count=4 comm=nginx",
+		}, []string{"curl/1 -> nginx/7 x6 [80]", "curl/1 -> nginx/8 x4 [80]"}},
+		{"shares add up to the client's count", []string{
+			"127.0.0.1:80→127.0.0.1:0|pid=1 count=10 comm=curl",
+			"127.0.0.1:0←127.0.0.1:80|pid=7 count=1 comm=nginx",
+			"127.0.0.1:0←127.0.0.1:80|pid=8 count=1 comm=nginx",
+			"127.0.0.1:0←127.0.0.1:80|pid=9 count=1 comm=nginx",
+		}, []string{"curl/1 -> nginx/7 x4 [80]", "curl/1 -> nginx/8 x3 [80]", "curl/1 -> nginx/9 x3 [80]"}},
+		{"no server side: to the remote endpoint", []string{
+			"127.0.0.1:80→127.0.0.1:0|pid=1 count=10 comm=curl",
+		}, []string{"curl/1 -> ext:127.0.0.1:80 x10 [80]"}},
+		{"no client side: from the remote host", []string{
+			"127.0.0.1:0←127.0.0.1:80|pid=7 count=3 comm=nginx",
+		}, []string{"ext:127.0.0.1 -> nginx/7 x3 [80]"}},
+		{"external peers and failures", []string{
+			"198.51.100.7:443→10.0.0.2:0|pid=1 count=5 comm=curl",
+			"127.0.0.1:81→127.0.0.1:0|pid=1 ret=-111 count=4 comm=curl",
+		}, []string{"curl/1 -> ext:198.51.100.7:443 x5 [443]", "curl/1 -> ext:127.0.0.1:81 x4 [81] failed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := build(events(t, tt.lines...))
+			assert.ElementsMatch(t, tt.want, edgeList(g))
+		})
+	}
+}
