@@ -80,4 +80,3 @@ func edgesLikeBaseline(t *testing.T, out string) []string {
 	sort.Strings(lines)
 	return lines
 }
-
