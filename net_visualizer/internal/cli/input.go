@@ -287,7 +287,7 @@ func (p *pipeline) parse() {
 				if ev.Host == "" {
 					ev.Host = j.in.host
 				}
-				if seen.first(&ev) || p.match != nil {
+				if (!ev.Seen && seen.first(&ev)) || p.match != nil {
 					// Only a process's first line gives it attributes (a filter needs them all).
 					ps.DecodeAttrs(&ev)
 				}

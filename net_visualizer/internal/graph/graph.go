@@ -161,13 +161,14 @@ type Builder struct {
 	procIndex map[procID]nodeID          // grouped: which group each process is in
 	pids      map[nodeID]map[uint32]bool // grouped: the pids of each group
 
-	locals    map[hostIP]struct{} // addresses seen as the local end of a line
-	lastLocal hostIP
-	queue     []waiting // ring of waiting connections, oldest at head
-	head      int
-	seq       uint64
-	procs     [4096]procSlot // recent processes by pid: most events need no node lookup
-	edgeCache [1024]edgeSlot // recent edges: most connections need no edge lookup
+	locals       map[hostIP]struct{} // addresses seen as the local end of a line
+	recentLocals [4][16]byte         // a few local addresses seen lately, to skip the map
+	nextRecent   int
+	queue        []waiting // ring of waiting connections, oldest at head
+	head         int
+	seq          uint64
+	procs        [4096]procSlot // recent processes by pid: most events need no node lookup
+	edgeCache    [1024]edgeSlot // recent edges: most connections need no edge lookup
 
 	events, conns, lost uint64
 }
@@ -458,23 +459,31 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 // noteLocal records an address as local. The set spans every host of a fleet capture, so
 // that a connection to another traced host waits to be joined.
 func (b *Builder) noteLocal(host uint32, a netip.Addr) {
-	k := hostIP{0, a.As16()}
-	if k == b.lastLocal {
-		return
+	if a.IsLoopback() {
+		return // always local
 	}
-	b.lastLocal = k
-	b.locals[k] = struct{}{}
+	k := a.As16()
+	for _, r := range b.recentLocals {
+		if r == k {
+			return
+		}
+	}
+	b.recentLocals[b.nextRecent%len(b.recentLocals)] = k
+	b.nextRecent++
+	b.locals[hostIP{0, k}] = struct{}{}
 }
 
 func (b *Builder) isLocal(host uint32, a netip.Addr) bool {
 	if a.IsLoopback() || a.IsUnspecified() {
 		return true
 	}
-	k := hostIP{0, a.As16()}
-	if k == b.lastLocal {
-		return true
+	k := a.As16()
+	for _, r := range b.recentLocals {
+		if r == k {
+			return true
+		}
 	}
-	_, ok := b.locals[k]
+	_, ok := b.locals[hostIP{0, k}]
 	return ok
 }
 

@@ -53,6 +53,9 @@ type Event struct {
 	// RawAttrs is set instead of Attrs by a Parser with LazyAttrs: the metadata before comm=,
 	// pointing into the line, valid only until the line's buffer is reused.
 	RawAttrs []byte
+	// Seen is set by the Parser when the same process (host, pid, name) had the previous
+	// line it parsed under this pid: a hint that its attributes are known already.
+	Seen bool
 }
 
 // Failed reports whether the line records a connect that did not succeed.

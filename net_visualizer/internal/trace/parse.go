@@ -38,6 +38,7 @@ type Parser struct {
 
 type commSlot struct {
 	pid  uint32
+	host string
 	comm string
 }
 
@@ -218,9 +219,15 @@ func parseAddrPort(b []byte) (netip.AddrPort, error) {
 		if host[len(host)-1] != ']' || len(host) < 3 {
 			return netip.AddrPort{}, fmt.Errorf("%s: IPv6 address must be in brackets", excerpt(b))
 		}
-		addr, err = netip.ParseAddr(string(host[1 : len(host)-1]))
-		if err == nil && addr.Is4() {
-			err = errors.New("IPv4 address in brackets")
+		inner := host[1 : len(host)-1]
+		if v4, ok := mappedIPv4(inner); ok {
+			// Dual-stack listeners print IPv4 peers this way: common, and cheap to read.
+			addr = v4
+		} else {
+			addr, err = netip.ParseAddr(string(inner))
+			if err == nil && addr.Is4() {
+				err = errors.New("IPv4 address in brackets")
+			}
 		}
 	} else {
 		var ok bool
@@ -252,6 +259,15 @@ func parsePort(b []byte) (uint16, error) {
 		return 0, fmt.Errorf("port %d out of range", n)
 	}
 	return uint16(n), nil
+}
+
+// mappedIPv4 reads "::ffff:a.b.c.d" without allocating.
+func mappedIPv4(b []byte) (netip.Addr, bool) {
+	const prefix = "::ffff:"
+	if len(b) <= len(prefix) || string(b[:len(prefix)]) != prefix {
+		return netip.Addr{}, false
+	}
+	return parseIPv4(b[len(prefix):])
 }
 
 // parseIPv4 is a strict, allocation-free dotted-quad parser (no leading zeros, like netip).
@@ -360,19 +376,20 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 	if !havePID {
 		return errors.New("metadata has no pid=")
 	}
-	ev.Comm = p.internComm(ev.PID, comm)
+	ev.Comm, ev.Seen = p.internComm(ev.PID, ev.Host, comm)
 	return nil
 }
 
 // internComm returns the name as a string, from the last name seen for this pid when equal.
-func (p *Parser) internComm(pid uint32, b []byte) string {
+// It reports whether this process (host, pid, name) is the one last seen under its pid.
+func (p *Parser) internComm(pid uint32, host string, b []byte) (string, bool) {
 	slot := &p.comms[pid%uint32(len(p.comms))]
-	if slot.pid == pid && slot.comm == string(b) {
-		return slot.comm
+	if slot.pid == pid && slot.comm == string(b) && slot.host == host {
+		return slot.comm, slot.comm != "" || pid != 0
 	}
 	s := p.intern(b)
-	slot.pid, slot.comm = pid, s
-	return s
+	slot.pid, slot.host, slot.comm = pid, host, s
+	return s, false
 }
 
 // DecodeAttrs fills ev.Attrs from ev.RawAttrs (see LazyAttrs), appending to ev.Attrs.
@@ -403,13 +420,15 @@ func (p *Parser) parseFreeForm(meta []byte, ev *Event) error {
 	meta = bytes.TrimSpace(meta)
 	if sp := bytes.IndexByte(meta, ' '); sp > 0 {
 		if n, err := strconv.ParseUint(string(meta[:sp]), 10, 32); err == nil {
-			ev.PID, ev.Comm = uint32(n), p.internComm(uint32(n), trimPadding(bytes.TrimLeft(meta[sp+1:], " ")))
+			ev.PID = uint32(n)
+			ev.Comm, ev.Seen = p.internComm(ev.PID, ev.Host, trimPadding(bytes.TrimLeft(meta[sp+1:], " ")))
 			return nil
 		}
 	}
 	if sp := bytes.LastIndexByte(meta, ' '); sp > 0 {
 		if n, err := strconv.ParseUint(string(meta[sp+1:]), 10, 32); err == nil {
-			ev.PID, ev.Comm = uint32(n), p.internComm(uint32(n), trimPadding(bytes.TrimRight(meta[:sp], " ")))
+			ev.PID = uint32(n)
+			ev.Comm, ev.Seen = p.internComm(ev.PID, ev.Host, trimPadding(bytes.TrimRight(meta[:sp], " ")))
 			return nil
 		}
 	}
