@@ -5,7 +5,7 @@
 // Usage:
 //
 //	netpeer server [-listen ADDR] [-n N]
-//	netpeer client -connect ADDR [-n N]
+//	netpeer client -connect ADDR [-n N] [-blocking | -reconnect] [-comm NAME] [-expect-fail]
 //
 // The server listens on ADDR (default 127.0.0.1:0; [::1]:0 for IPv6; [::]:0
 // for a dual-stack listener that IPv4 clients reach as IPv4-mapped), prints
@@ -33,6 +33,13 @@
 // the outcome itself (0, or -ECONNREFUSED at once on loopback). -comm NAME
 // renames the connecting thread (prctl PR_SET_NAME, any bytes, 15 at most)
 // and implies -blocking, so that the connect(2) runs on that thread.
+//
+// -reconnect connects the way hiredis (redis-cli) and other C event loops do:
+// a non-blocking connect(2) that returns EINPROGRESS, poll(2) until the
+// socket is writable, then connect(2) AGAIN on the same socket to learn the
+// outcome. The kernel answers the second call with 0 once connected (or with
+// the error, ECONNREFUSED), without sending anything: one connection, two
+// connect(2) calls. It prints "ok local=... remote=..." like the default mode.
 package main
 
 import (
@@ -124,6 +131,7 @@ func client(args []string, stdout io.Writer) error {
 	expectFail := fs.Bool("expect-fail", false, "exit 0 only if every attempt fails")
 	blocking := fs.Bool("blocking", false, "use a blocking connect(2) instead of Go's non-blocking dial")
 	comm := fs.String("comm", "", "rename the connecting thread (implies -blocking)")
+	reconnect := fs.Bool("reconnect", false, "non-blocking connect(2), poll(2) for writable, connect(2) again")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -142,6 +150,16 @@ func client(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "pid=%d\n", os.Getpid())
 	failed := 0
 	for i := 0; i < *n; i++ {
+		if *reconnect {
+			local, err := dialReconnect(*addr)
+			if err != nil {
+				failed++
+				fmt.Fprintf(stdout, "err %v\n", err)
+			} else {
+				fmt.Fprintf(stdout, "ok local=%s remote=%s\n", local, *addr)
+			}
+			continue
+		}
 		if *blocking {
 			if err := dialBlocking(*addr); err != nil {
 				failed++
@@ -169,17 +187,66 @@ func client(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// dialBlocking connects a blocking TCP socket to addr and closes it.
-func dialBlocking(addr string) error {
+// sockaddr is addr as connect(2) takes it, with its address family.
+func sockaddr(addr string) (int, syscall.Sockaddr, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
-	family := syscall.AF_INET6
-	var sa syscall.Sockaddr = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
 	if ap.Addr().Is4() {
-		family = syscall.AF_INET
-		sa = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+		return syscall.AF_INET, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}, nil
+	}
+	return syscall.AF_INET6, &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}, nil
+}
+
+// dialReconnect makes a non-blocking connect(2), waits with ppoll(2) until
+// the socket is writable, and calls connect(2) again on it, whose answer is
+// the outcome (0: connected). It returns the local end, then closes.
+func dialReconnect(addr string) (netip.AddrPort, error) {
+	family, sa, err := sockaddr(addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+	if err != nil {
+		return netip.AddrPort{}, os.NewSyscallError("socket", err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Connect(fd, sa); err != nil && err != syscall.EINPROGRESS {
+		return netip.AddrPort{}, os.NewSyscallError("connect", err)
+	}
+	// struct pollfd; POLLOUT is 0x4. Writable means connected or failed.
+	pfd := struct {
+		fd             int32
+		events, revent int16
+	}{fd: int32(fd), events: 0x4}
+	for pfd.revent == 0 {
+		_, _, errno := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, 0, 0, 0, 0)
+		if errno != 0 && errno != syscall.EINTR {
+			return netip.AddrPort{}, os.NewSyscallError("ppoll", errno)
+		}
+	}
+	if err := syscall.Connect(fd, sa); err != nil {
+		return netip.AddrPort{}, os.NewSyscallError("second connect", err)
+	}
+	local, err := syscall.Getsockname(fd)
+	if err != nil {
+		return netip.AddrPort{}, os.NewSyscallError("getsockname", err)
+	}
+	switch a := local.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), nil
+	case *syscall.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)), nil
+	}
+	return netip.AddrPort{}, fmt.Errorf("getsockname: unexpected %T", local)
+}
+
+// dialBlocking connects a blocking TCP socket to addr and closes it.
+func dialBlocking(addr string) error {
+	family, sa, err := sockaddr(addr)
+	if err != nil {
+		return err
 	}
 	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
 	if err != nil {
