@@ -328,13 +328,16 @@ func testLive(t *testing.T, variant string) {
 		listen    string // server address
 		dialHost  string // connect to this host at the server's port ("" = server's address)
 		n         int
-		bracketed bool // IPv6 on the wire: both lines in brackets
-		mappedIn  bool // ← line from a dual-stack socket: [::ffff:127.0.0.1]
+		bracketed bool     // IPv6 on the wire: both lines in brackets
+		mappedIn  bool     // ← line from a dual-stack socket: [::ffff:127.0.0.1]
+		extra     []string // more netpeer client flags
 	}
 	pairs := []pair{
 		{name: "ipv4", listen: "127.0.0.1:0", n: 2},
 		{name: "ipv6", listen: "[::1]:0", n: 1, bracketed: true},
 		{name: "dual-stack listener reached over ipv4", listen: "[::]:0", dialHost: "127.0.0.1", n: 1, mappedIn: true},
+		// connect(2) twice on one socket, as hiredis does: one connection, one → line.
+		{name: "ipv4 connect again once writable", listen: "127.0.0.1:0", n: 2, extra: []string{"-reconnect"}},
 	}
 	type result struct {
 		pair
@@ -349,7 +352,7 @@ func testLive(t *testing.T, variant string) {
 		if p.dialHost != "" {
 			addr = net.JoinHostPort(p.dialHost, strconv.Itoa(int(s.addr.Port())))
 		}
-		pid, conns := runClient(t, netpeer, addr, p.n)
+		pid, conns := runClient(t, netpeer, addr, p.n, p.extra...)
 		require.Len(t, conns, p.n)
 		results = append(results, result{pair: p, server: s, clientPid: pid, conns: conns})
 	}
@@ -360,6 +363,8 @@ func testLive(t *testing.T, variant string) {
 	refusedBlockingPid, _ := runClient(t, netpeer, refused4.String(), 1, "-blocking", "-expect-fail")
 	refused6 := closedPort(t, "tcp6", "::1")
 	refusedDialPid, _ := runClient(t, netpeer, refused6.String(), 1, "-expect-fail")
+	// The second connect(2) returns the refusal again: still one attempt.
+	refusedAgainPid, _ := runClient(t, netpeer, refused4.String(), 1, "-reconnect", "-expect-fail")
 
 	for _, r := range results {
 		for i, c := range r.conns {
@@ -432,8 +437,40 @@ func testLive(t *testing.T, variant string) {
 		}
 	})
 
+	t.Run("refused ipv4 connect again", func(t *testing.T) {
+		e, ok := tr.waitFor(t, fmt.Sprintf("→ pid=%d to %v", refusedAgainPid, refused4), func(e event) bool {
+			return e.out && e.pid == refusedAgainPid
+		})
+		if ok {
+			assert.Equal(t, refused4, e.remote, e.raw)
+		}
+	})
+
 	tr.stop(t)
 	t.Logf("trace:\n%s", tr.text(&tr.stdout))
+
+	// Exactly one line per connection and side: a connect(2) repeated on the
+	// same socket (-reconnect) must not print a second → line.
+	t.Run("one line per connection", func(t *testing.T) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		count := func(out bool, pid int) int {
+			n := 0
+			for _, l := range tr.stdout {
+				if e, err := parseLine(l); err == nil && e.out == out && e.pid == pid {
+					n++
+				}
+			}
+			return n
+		}
+		for _, r := range results {
+			assert.Equal(t, len(r.conns), count(true, r.clientPid), "→ lines of %s client pid %d", r.name, r.clientPid)
+			assert.Equal(t, len(r.conns), count(false, r.server.pid), "← lines of %s server pid %d", r.name, r.server.pid)
+		}
+		for _, pid := range []int{refusedBlockingPid, refusedDialPid, refusedAgainPid} {
+			assert.Equal(t, 1, count(true, pid), "→ lines of refused client pid %d", pid)
+		}
+	})
 
 	t.Run("stdout holds trace lines only", func(t *testing.T) {
 		tr.mu.Lock()
