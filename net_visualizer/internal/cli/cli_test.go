@@ -557,3 +557,25 @@ func TestDiff(t *testing.T) {
 	assert.Contains(t, edges, "php-fpm8.2 -> ext:198.51.100.7:443 x1 added")
 	assert.Contains(t, edges, "ext:198.51.100.200 -> sshd x1 added")
 }
+
+// TestLostEventsMarkTheGraphIncomplete: the tracer's reports of lost events reach the
+// picture's title, the JSON and the summary line.
+func TestLostEventsMarkTheGraphIncomplete(t *testing.T) {
+	in := "Attaching 4 probes...\n127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\nLost 12 events\n# lost 3 events\n" +
+		`{"type": "lost_events", "data": {"events": 5}}` + "\n"
+	code, out, stderr := runMain(t, in)
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, `INCOMPLETE: the tracer lost 20 events`)
+	assert.Contains(t, stderr, "0 malformed, 20 lost\n")
+	code, out, _ = runMain(t, in, "-format", "json")
+	require.Equal(t, 0, code)
+	var g struct {
+		Incomplete bool
+		Stats      struct{ Lost int }
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &g))
+	assert.True(t, g.Incomplete)
+	assert.Equal(t, 20, g.Stats.Lost)
+	_, out, _ = runMain(t, "127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\n", "-format", "json")
+	assert.Contains(t, out, `"incomplete": false`)
+}
