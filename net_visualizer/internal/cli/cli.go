@@ -141,7 +141,7 @@ func parseFlags(args []string, stdout io.Writer) (options, []string, error) {
 		o.match = f
 	}
 	if o.resolve {
-		o.resolver = names.NewResolver(names.DefaultTimeout, nil)
+		o.resolver = names.NewResolver(names.DefaultTimeout, reverseLookup)
 	}
 	labels, err := externalLabels(o)
 	if err != nil {
@@ -392,6 +392,10 @@ func externalLabels(o options) (func(netip.Addr) (string, bool), error) {
 		return "", false
 	}, nil
 }
+
+// reverseLookup answers -resolve's PTR queries (nil: the system resolver); tests replace it
+// so that they send no DNS query.
+var reverseLookup func(ctx context.Context, addr string) ([]string, error)
 
 // lookupUser names a uid for -group-by user (a variable so tests need no particular machine).
 var lookupUser = userName

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -578,4 +579,27 @@ func TestLostEventsMarkTheGraphIncomplete(t *testing.T) {
 	assert.Equal(t, 20, g.Stats.Lost)
 	_, out, _ = runMain(t, "127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\n", "-format", "json")
 	assert.Contains(t, out, `"incomplete": false`)
+}
+
+func TestResolveNamesExternalsButNotLoopback(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	reverseLookup = func(_ context.Context, addr string) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, addr) // Prefetch asks from several goroutines
+		if addr == "198.51.100.7" {
+			return []string{"status.example.org."}, nil
+		}
+		return nil, fmt.Errorf("no PTR for %s", addr)
+	}
+	defer func() { reverseLookup = nil }()
+	edges := jsonEdges(t, "-resolve", "-group-by", "comm", "testdata/busy.trace")
+	assert.Contains(t, edges, "php-fpm8.2 -> ext:status.example.org x1")
+	assert.Contains(t, edges, "php-fpm8.2 -> ext:203.0.113.10:443 x1", "an address without PTR keeps its address")
+	for _, a := range asked {
+		assert.NotEqual(t, "127.0.0.1", a, "loopback is never looked up")
+		assert.NotEqual(t, "10.0.0.2", a, "only external endpoints are looked up")
+	}
+	assert.Contains(t, asked, "198.51.100.7")
 }
