@@ -173,9 +173,10 @@ func lostCount(line, prefix []byte) (uint64, bool) {
 // such byte must start the arrow and no other may follow it.
 func findArrow(addrs []byte) (Direction, int, int) {
 	at := -1
-	for _, c := range [...]byte{0xE2, '-', '<'} {
-		if i := bytes.IndexByte(addrs, c); i >= 0 && (at < 0 || i < at) {
+	for i, c := range addrs {
+		if c == 0xE2 || c == '-' || c == '<' {
 			at = i
+			break
 		}
 	}
 	if at < 0 {
@@ -196,9 +197,10 @@ func findArrow(addrs []byte) (Direction, int, int) {
 	default:
 		return 0, 0, 0
 	}
-	if bytes.IndexByte(rest[width:], 0xE2) >= 0 || bytes.IndexByte(rest[width:], '-') >= 0 ||
-		bytes.IndexByte(rest[width:], '<') >= 0 {
-		return 0, 0, 0 // a second arrow
+	for _, c := range rest[width:] {
+		if c == 0xE2 || c == '-' || c == '<' {
+			return 0, 0, 0 // a second arrow
+		}
 	}
 	return dir, at, width
 }
@@ -304,35 +306,29 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 	if bytes.IndexByte(meta, '=') < 0 {
 		return p.parseFreeForm(meta, ev)
 	}
-	// comm= is the first token that starts with "comm="; everything after it is the name.
-	var rest []byte
-	commAt := 0
-	if !bytes.HasPrefix(meta, commKey) {
-		commAt = bytes.Index(meta, spaceCommKey)
-		if commAt >= 0 {
-			commAt++
-		}
-	}
-	if commAt < 0 {
-		return errors.New("metadata has no comm= (it must be the last key)")
-	}
-	rest = meta[:commAt]
-	comm := trimPadding(meta[commAt+len(commKey):])
-	if p.LazyAttrs {
-		ev.RawAttrs = rest
-	}
-
-	havePID := false
+	// One pass over the tokens: comm= is the first token that starts with "comm=", and
+	// everything after it is the name.
+	havePID, haveComm := false, false
+	var comm []byte
+	rest := meta
 	for i := 0; i < len(rest); {
 		if rest[i] == ' ' {
 			i++
 			continue
+		}
+		if len(rest)-i >= len(commKey) && string(rest[i:i+len(commKey)]) == "comm=" {
+			comm, haveComm = trimPadding(rest[i+len(commKey):]), true
+			rest = rest[:i]
+			break
 		}
 		ks := i
 		for i < len(rest) && rest[i] != '=' && rest[i] != ' ' {
 			i++
 		}
 		if i == len(rest) || rest[i] == ' ' || i == ks {
+			if !bytes.Contains(rest[i:], commKey) {
+				return errors.New("metadata has no comm= (it must be the last key)")
+			}
 			return fmt.Errorf("metadata %s is not key=value", excerpt(rest[ks:i]))
 		}
 		key := rest[ks:i]
@@ -373,8 +369,14 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 			}
 		}
 	}
+	if !haveComm {
+		return errors.New("metadata has no comm= (it must be the last key)")
+	}
 	if !havePID {
 		return errors.New("metadata has no pid=")
+	}
+	if p.LazyAttrs {
+		ev.RawAttrs = rest
 	}
 	ev.Comm, ev.Seen = p.internComm(ev.PID, ev.Host, comm)
 	return nil
