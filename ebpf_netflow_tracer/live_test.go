@@ -55,13 +55,16 @@ type event struct {
 	pid, tid      int
 	ret           int
 	hasRet        bool
+	exe           string // decoded: \xNN escapes turned back into bytes
+	exeRaw        string // as printed
+	cgroup        uint64
 	comm          string // without the trailing \x00 padding
 }
 
 var (
 	endpointRE = `(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):(\d{1,5})`
 	lineRE     = regexp.MustCompile(`^` + endpointRE + `(→|←)` + endpointRE +
-		`\|pid=(\d+) tid=(\d+) uid=(\d+)(?: ret=(-?\d+))? comm=([\x20-\x7e]+)$`)
+		`\|pid=(\d+) tid=(\d+) uid=(\d+)(?: ret=(-?\d+))? exe=([\x21-\x7e]*) cgroup=(\d+) comm=([\x20-\x7e]+)$`)
 	lostRE = regexp.MustCompile(`^# lost \d+ events$`)
 )
 
@@ -92,7 +95,13 @@ func parseLine(line string) (event, error) {
 		e.hasRet = true
 		e.ret, _ = strconv.Atoi(m[9])
 	}
-	e.comm = m[10]
+	e.exeRaw = m[10]
+	e.exe, err = unescape(m[10])
+	if err != nil {
+		return event{}, fmt.Errorf("exe=: %v: %q", err, line)
+	}
+	e.cgroup, _ = strconv.ParseUint(m[11], 10, 64)
+	e.comm = m[12]
 	for strings.HasSuffix(e.comm, `\x00`) {
 		e.comm = strings.TrimSuffix(e.comm, `\x00`)
 	}
@@ -100,6 +109,28 @@ func parseLine(line string) (event, error) {
 		return event{}, fmt.Errorf("ret= must be on → lines and only there: %q", line)
 	}
 	return e, nil
+}
+
+// unescape turns the tracers' \xNN escapes back into bytes; any other
+// backslash is an error (exe= escapes its backslashes).
+func unescape(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+3 >= len(s) || s[i+1] != 'x' {
+			return "", fmt.Errorf("bad escape at %d", i)
+		}
+		n, err := strconv.ParseUint(s[i+2:i+4], 16, 8)
+		if err != nil {
+			return "", fmt.Errorf("bad escape at %d", i)
+		}
+		b.WriteByte(byte(n))
+		i += 3
+	}
+	return b.String(), nil
 }
 
 // tracer is a running scripts/netflow-trace.
@@ -318,6 +349,8 @@ func testLive(t *testing.T, variant string) {
 		t.Fatal("no IPv6 loopback ([::1]); the live test needs it")
 	}
 
+	cgroup, haveCgroup := ownCgroupID(t)
+
 	// --comm keeps other traffic on the machine out of the trace (and out of
 	// the perf buffer); both peers are named netpeer.
 	tr := startTracer(t, root, "--variant", variant, "--comm", "netpeer")
@@ -373,6 +406,10 @@ func testLive(t *testing.T, variant string) {
 					return e.out && e.pid == r.clientPid && e.local.Port() == c.local.Port()
 				})
 				if ok {
+					assert.Equal(t, "netpeer", out.exe, out.raw)
+					if haveCgroup {
+						assert.Equal(t, cgroup, out.cgroup, "cgroup= is the client's cgroup v2 id: %s", out.raw)
+					}
 					assert.Equal(t, c.remote, out.remote, "→ remote is the server: %s", out.raw)
 					assert.Equal(t, c.local, out.local, "→ local is the client's end: %s", out.raw)
 					assert.Equal(t, "netpeer", out.comm, out.raw)
@@ -383,6 +420,10 @@ func testLive(t *testing.T, variant string) {
 					return !e.out && e.remote.Port() == c.local.Port() && e.local.Port() == c.remote.Port()
 				})
 				if ok {
+					assert.Equal(t, "netpeer", in.exe, in.raw)
+					if haveCgroup {
+						assert.Equal(t, cgroup, in.cgroup, in.raw)
+					}
 					assert.Equal(t, r.server.pid, in.pid, "← is the accepting process, not the client: %s", in.raw)
 					assert.NotEqual(t, r.clientPid, in.pid, in.raw)
 					assert.Equal(t, c.local, in.remote, "← remote is the client's end: %s", in.raw)
@@ -547,4 +588,192 @@ func TestLiveStopDuringStartup(t *testing.T) {
 		t.Fatalf("netflow-trace still running %v after SIGTERM", stopTimeout)
 	}
 	assert.Empty(t, stdout.String())
+}
+
+// ownCgroupID is the cgroup v2 id of this process (what bpftrace's cgroup
+// builtin returns for it and its children): the inode number of its
+// directory in the cgroup2 file system. false when there is none.
+func ownCgroupID(t *testing.T) (uint64, bool) {
+	dir, ok := ownCgroupDir(t)
+	if !ok {
+		return 0, false
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Logf("cgroup= not checked: %v", err)
+		return 0, false
+	}
+	return st.Ino, true
+}
+
+// ownCgroupDir is this process's directory in the cgroup2 file system.
+func ownCgroupDir(t *testing.T) (string, bool) {
+	cg, err := os.ReadFile("/proc/self/cgroup")
+	require.NoError(t, err)
+	path := ""
+	for _, l := range strings.Split(string(cg), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			path = p
+		}
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	require.NoError(t, err)
+	for _, l := range strings.Split(string(mi), "\n") {
+		// ... mountpoint ... - fstype source options
+		f := strings.Fields(l)
+		for i := range f {
+			if f[i] == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && len(f) > 4 && path != "" {
+				return filepath.Join(f[4], path), true
+			}
+		}
+	}
+	t.Log("cgroup= not checked: no cgroup2 file system mounted")
+	return "", false
+}
+
+// TestLiveExeAndCgroup: exe= is the executable's file name, escaped so that
+// no name can split the metadata (a space) or be misread (a backslash): it
+// is then printed as \xNN throughout. cgroup= is the process's cgroup v2 id.
+// The client is a copy of netpeer named "net peer\n\x41", run in a cgroup of
+// its own where the cgroup2 file system allows one.
+func TestLiveExeAndCgroup(t *testing.T) {
+	requireBPF(t)
+	root := repoRoot(t)
+	netpeer := buildNetpeer(t, root)
+	const name = "net peer\n\\x41"
+	hostile := filepath.Join(t.TempDir(), name)
+	data, err := os.ReadFile(netpeer)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(hostile, data, 0o755))
+
+	// A cgroup for the client: a child of ours, removed at the end.
+	var cgDir string
+	var cgID uint64
+	if dir, ok := ownCgroupDir(t); ok {
+		d := filepath.Join(dir, fmt.Sprintf("netflow-test-%d", os.Getpid()))
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Logf("cgroup= checked against our own cgroup: %v", err)
+		} else {
+			t.Cleanup(func() { _ = os.Remove(d) })
+			var st syscall.Stat_t
+			require.NoError(t, syscall.Stat(d, &st))
+			cgDir, cgID = d, st.Ino
+		}
+	}
+	if cgDir == "" {
+		cgID, _ = ownCgroupID(t)
+	}
+
+	s := startServer(t, netpeer, "127.0.0.1:0", 1)
+	tr := startTracer(t, root, "--variant", "tracepoint", "--port", strconv.Itoa(int(s.addr.Port())))
+	args := []string{"client", "-connect", s.addr.String(), "-blocking"}
+	cmd := exec.Command(hostile, args...)
+	if cgDir != "" {
+		// Join the cgroup, then become the client (same pid).
+		cmd = exec.Command("sh", append([]string{"-c", `echo $$ > "$1/cgroup.procs" && shift && exec "$@"`, "sh", cgDir, hostile}, args...)...)
+	}
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", out)
+	var pid int
+	_, err = fmt.Sscanf(string(out), "pid=%d", &pid)
+	require.NoError(t, err, "%s", out)
+
+	e, ok := tr.waitFor(t, fmt.Sprintf("→ pid=%d", pid), func(e event) bool { return e.out && e.pid == pid })
+	tr.stop(t)
+	t.Logf("trace:\n%s", tr.text(&tr.stdout))
+	require.True(t, ok)
+	assert.Equal(t, name, e.exe, e.raw)
+	assert.Equal(t, `\x6e\x65\x74\x20\x70\x65\x65\x72\x0a\x5c\x78\x34\x31`, e.exeRaw, "every byte escaped")
+	assert.Equal(t, `net peer\x0a\x41`, e.comm, "comm: the kernel's 15 bytes, %r-escaped")
+	if cgID != 0 {
+		assert.Equal(t, cgID, e.cgroup, e.raw)
+	}
+	in, ok := tr.waitFor(t, "← of the server", func(e event) bool { return !e.out && e.pid == s.pid })
+	if ok {
+		assert.Equal(t, "netpeer", in.exe, in.raw)
+	}
+}
+
+// aggLine is one line of netflow-trace --aggregate.
+var aggRE = regexp.MustCompile(`^` + endpointRE + `(→|←)` + endpointRE +
+	`\|pid=(\d+) uid=(\d+)(?: ret=(-?\d+))? count=(\d+) comm=([\x20-\x7e]+)$`)
+
+type aggKey struct {
+	out           bool
+	remote, local netip.AddrPort
+	pid, ret      int
+	comm          string
+}
+
+// TestLiveAggregate: --aggregate counts in the kernel and prints one line
+// per process and peer, client port 0, count=N; the counts add up to the
+// connections made, failed connects keep their ret=, and a hostile name
+// (newline, "]", ",") stays inside its line.
+func TestLiveAggregate(t *testing.T) {
+	requireBPF(t)
+	root := repoRoot(t)
+	netpeer := buildNetpeer(t, root)
+	const hostile = "nf\n]x, y"
+
+	tr := startTracer(t, root, "--variant", "tracepoint", "--aggregate", "1")
+	s := startServer(t, netpeer, "127.0.0.1:0", 5)
+	dialPid, conns := runClient(t, netpeer, s.addr.String(), 3)
+	require.Len(t, conns, 3)
+	namedPid, _ := runClient(t, netpeer, s.addr.String(), 2, "-comm", hostile)
+	refused := closedPort(t, "tcp4", "127.0.0.1")
+	refusedPid, _ := runClient(t, netpeer, refused.String(), 1, "-blocking", "-expect-fail")
+
+	server := s.addr
+	client := netip.AddrPortFrom(server.Addr(), 0)
+	want := map[aggKey]int{
+		{out: true, remote: server, local: client, pid: dialPid, comm: "netpeer"}:                                              3,
+		{out: true, remote: server, local: client, pid: namedPid, comm: `nf\x0a]x, y`}:                                         2,
+		{out: true, remote: refused, local: netip.MustParseAddrPort("0.0.0.0:0"), pid: refusedPid, ret: -111, comm: "netpeer"}: 1,
+		{out: false, remote: client, local: server, pid: s.pid, comm: "netpeer"}:                                               5,
+	}
+	pids := map[int]bool{dialPid: true, namedPid: true, refusedPid: true, s.pid: true}
+	sum := func() (map[aggKey]int, []string) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		got := map[aggKey]int{}
+		var bad []string
+		for _, l := range tr.stdout {
+			m := aggRE.FindStringSubmatch(l)
+			if m == nil {
+				bad = append(bad, l)
+				continue
+			}
+			k := aggKey{out: m[3] == "→", remote: netip.MustParseAddrPort(m[1] + ":" + m[2]), local: netip.MustParseAddrPort(m[4] + ":" + m[5]), comm: m[10]}
+			k.pid, _ = strconv.Atoi(m[6])
+			k.ret, _ = strconv.Atoi(m[8])
+			for strings.HasSuffix(k.comm, `\x00`) {
+				k.comm = strings.TrimSuffix(k.comm, `\x00`)
+			}
+			n, _ := strconv.Atoi(m[9])
+			if pids[k.pid] {
+				got[k] += n
+			}
+		}
+		return got, bad
+	}
+	// The counts come every second: wait until they are all in.
+	deadline := time.Now().Add(lineTimeout)
+	for {
+		got, _ := sum()
+		if assert.ObjectsAreEqual(want, got) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	tr.stop(t)
+	t.Logf("trace:\n%s", tr.text(&tr.stdout))
+	got, bad := sum()
+	assert.Equal(t, want, got, "counts per process and peer, after the final dump at exit")
+	assert.Empty(t, bad, "stdout holds aggregated lines only")
+
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	require.NotEmpty(t, tr.stderr)
+	assert.Equal(t, "tracing TCP connect/accept with tracepoint probes, counts every 1 s; Ctrl-C to stop", tr.stderr[0])
+	assert.Len(t, tr.stderr, 1, "nothing lost, nothing else on stderr")
 }

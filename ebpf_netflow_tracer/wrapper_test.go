@@ -30,6 +30,10 @@ func TestWrapperUsage(t *testing.T) {
 		{name: "variant without value", args: []string{"--variant"}, wantCode: 2, wantErr: "usage:"},
 		{name: "port out of range", args: []string{"--port", "70000"}, wantCode: 2, wantErr: "1..65535"},
 		{name: "pid not a number", args: []string{"--pid", "x1"}, wantCode: 2, wantErr: "positive number"},
+		{name: "help documents aggregation", args: []string{"--help"}, wantOut: "--aggregate SECONDS"},
+		{name: "aggregate without seconds", args: []string{"--aggregate"}, wantCode: 2, wantErr: "usage:"},
+		{name: "aggregate zero", args: []string{"--aggregate", "0"}, wantCode: 2, wantErr: "positive number of seconds"},
+		{name: "aggregate not a number", args: []string{"--aggregate", "5s"}, wantCode: 2, wantErr: "positive number of seconds"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
