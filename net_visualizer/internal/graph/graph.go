@@ -545,7 +545,7 @@ type Stats struct {
 	Malformed   uint64 `json:"malformed"`   // lines skipped as malformed (filled in by the reader)
 	Events      uint64 `json:"events"`      // event lines added
 	Connections uint64 `json:"connections"` // distinct connections, both sides of a local one counted once
-	Processes   int    `json:"processes"`
+	Processes   int    `json:"processes"` // processes drawn, those in grouped nodes included
 	Edges       int    `json:"edges"`
 	Lost        uint64 `json:"lost"` // events the tracer reported lost
 }
@@ -697,7 +697,7 @@ func Finish(nodes []Node, edges []Edge) *Graph {
 		g.Nodes[i] = nodes[id]
 		g.Nodes[i].ID = "n" + strconv.Itoa(i+1)
 		if g.Nodes[i].Kind == Process {
-			g.Stats.Processes++
+			g.Stats.Processes += max(g.Nodes[i].PIDCount, 1) // a group counts its processes
 		}
 	}
 	for _, m := range merged {
