@@ -110,12 +110,27 @@ func newFlagSet(o *options) *flag.FlagSet {
 func parseFlags(args []string, stdout io.Writer) (options, []string, error) {
 	var o options
 	fs := newFlagSet(&o)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, Doc)
-			return o, nil, err
+	// Flags may come after inputs too (net_visualizer a.trace -format png): parse, take one
+	// input, parse the rest again. After "--" everything is an input.
+	var inputs []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(stdout, Doc)
+				return o, nil, err
+			}
+			return o, nil, usageError{err.Error()}
 		}
-		return o, nil, usageError{err.Error()}
+		left := fs.Args()
+		if used := len(rest) - len(left); used > 0 && rest[used-1] == "--" {
+			inputs = append(inputs, left...)
+			break
+		}
+		if len(left) == 0 {
+			break
+		}
+		inputs = append(inputs, left[0])
+		rest = left[1:]
 	}
 	if !slices.Contains(render.Formats, o.format) {
 		return o, nil, usageError{fmt.Sprintf("-format %q: want one of %s", o.format, strings.Join(render.Formats, ", "))}
@@ -148,7 +163,7 @@ func parseFlags(args []string, stdout io.Writer) (options, []string, error) {
 		return o, nil, err
 	}
 	o.labels = labels
-	return o, fs.Args(), nil
+	return o, inputs, nil
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -625,3 +625,30 @@ func TestFleetExampleGolden(t *testing.T) {
 		assert.Equal(t, string(want), out)
 	}
 }
+
+func TestFlagsMayFollowInputs(t *testing.T) {
+	assert.Equal(t, jsonEdges(t, "web=testdata/fleet-web.trace", "db=testdata/fleet-db.trace"),
+		jsonEdges(t, "web=testdata/fleet-web.trace", "-format", "json", "db=testdata/fleet-db.trace", "-q"))
+	f := filepath.Join(t.TempDir(), "-weird.trace")
+	require.NoError(t, os.WriteFile(f, []byte("127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\n"), 0o644))
+	code, _, stderr := runMain(t, "", "-q", "--", f)
+	assert.Equal(t, 0, code, stderr)
+}
+
+// TestFleetStreamWithHostKeys: one stream of several hosts' lines, told apart by host=, joins
+// across hosts even when a host's first line comes after the other's.
+func TestFleetStreamWithHostKeys(t *testing.T) {
+	var in strings.Builder
+	for _, f := range []struct{ host, file string }{{"web", "testdata/fleet-web.trace"}, {"db", "testdata/fleet-db.trace"}} {
+		b, err := os.ReadFile(f.file)
+		require.NoError(t, err)
+		for _, l := range strings.Split(string(b), "\n") {
+			if l != "" && !strings.HasPrefix(l, "#") {
+				in.WriteString(strings.Replace(l, "|", "|host="+f.host+" ", 1) + "\n")
+			}
+		}
+	}
+	f := filepath.Join(t.TempDir(), "fleet.trace")
+	require.NoError(t, os.WriteFile(f, []byte(in.String()), 0o644))
+	assert.ElementsMatch(t, jsonEdges(t, "web=testdata/fleet-web.trace", "db=testdata/fleet-db.trace"), jsonEdges(t, f))
+}

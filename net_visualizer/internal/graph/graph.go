@@ -401,8 +401,10 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 	}
 	host := b.hostID(ev.Host)
 	b.noteLocal(host, ev.Local.Addr())
-	if !b.Exact && !b.isLocal(host, ev.Remote.Addr()) {
-		// The peer is on no address this host has shown: no line can ever join it.
+	if !b.Exact && ev.Host == "" && !b.isLocal(host, ev.Remote.Addr()) {
+		// The peer is on no address this host has shown: no line can ever join it. (A line
+		// of a fleet stream, with host=, may be joined by another host's line still to
+		// come: it waits, within the Window.)
 		if keep {
 			b.unmatched(host, ev.Dir, proc, ev.Local, ev.Remote, count)
 		}
@@ -545,7 +547,7 @@ type Stats struct {
 	Malformed   uint64 `json:"malformed"`   // lines skipped as malformed (filled in by the reader)
 	Events      uint64 `json:"events"`      // event lines added
 	Connections uint64 `json:"connections"` // distinct connections, both sides of a local one counted once
-	Processes   int    `json:"processes"` // processes drawn, those in grouped nodes included
+	Processes   int    `json:"processes"`   // processes drawn, those in grouped nodes included
 	Edges       int    `json:"edges"`
 	Lost        uint64 `json:"lost"` // events the tracer reported lost
 }

@@ -69,7 +69,8 @@ func recount(before Stats, g *Graph) Stats {
 // have the same identity: for captures taken at different times, group processes by name
 // (-group-by comm) so that new pids do not make every edge new.
 func Diff(old, new *Graph) *Graph {
-	nodes := append(append([]Node(nil), old.Nodes...), new.Nodes...)
+	// New nodes first: where a node is in both, it shows what it is now (its pids).
+	nodes := append(append([]Node(nil), new.Nodes...), old.Nodes...)
 	type key struct {
 		from, to string
 		failed   bool
@@ -83,7 +84,6 @@ func Diff(old, new *Graph) *Graph {
 	for _, e := range new.Edges {
 		k := key{new.Nodes[e.From].identity(), new.Nodes[e.To].identity(), e.Failed}
 		inNew[k] = true
-		e.From, e.To = e.From+len(old.Nodes), e.To+len(old.Nodes)
 		if !inOld[k] {
 			e.Diff = "added"
 		}
@@ -91,6 +91,7 @@ func Diff(old, new *Graph) *Graph {
 	}
 	for _, e := range old.Edges {
 		if !inNew[key{old.Nodes[e.From].identity(), old.Nodes[e.To].identity(), e.Failed}] {
+			e.From, e.To = e.From+len(new.Nodes), e.To+len(new.Nodes)
 			e.Diff = "removed"
 			edges = append(edges, e)
 		}

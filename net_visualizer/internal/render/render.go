@@ -129,7 +129,7 @@ func EdgeLabel(e *graph.Edge, sep string) string {
 // Title is the graph's caption, with the warning when the trace is incomplete.
 func Title(g *graph.Graph) string {
 	s := g.Stats
-	t := fmt.Sprintf("netflow: %d processes, %d connections", s.Processes, s.Connections)
+	t := fmt.Sprintf("netflow: %s, %s", plural(s.Processes, "process"), plural(int(s.Connections), "connection"))
 	var added, removed int
 	for _, e := range g.Edges {
 		switch e.Diff {
@@ -140,12 +140,22 @@ func Title(g *graph.Graph) string {
 		}
 	}
 	if added+removed > 0 {
-		t += fmt.Sprintf("\nchanged: %d edges added (green), %d removed (grey)", added, removed)
+		t += fmt.Sprintf("\nchanged: %s added (green), %s removed (grey)", plural(added, "edge"), plural(removed, "edge"))
 	}
 	if s.Lost > 0 {
 		t += fmt.Sprintf("\nINCOMPLETE: the tracer lost %d events", s.Lost)
 	}
 	return t
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	if strings.HasSuffix(what, "s") {
+		return fmt.Sprintf("%d %ses", n, what)
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // DOT writes g as a Graphviz digraph. Identical graphs give identical bytes. Nodes of
