@@ -302,6 +302,15 @@ func (b *Builder) addEdge(from, to nodeID, failed bool, port uint16, n uint64) {
 // AddLost records that the tracer reported n events lost.
 func (b *Builder) AddLost(n uint64) { b.lost += n }
 
+// connHost is the host part of a connection's key: a connection between two hosts is joined
+// by its addresses alone; one on loopback never leaves its host.
+func (b *Builder) connHost(ev *trace.Event) uint32 {
+	if !ev.Local.Addr().IsLoopback() && !ev.Remote.Addr().IsLoopback() {
+		return 0
+	}
+	return b.hostID(ev.Host)
+}
+
 // aggregated holds the counts of aggregated lines for one client address and server: how
 // many connections each client process made, and each server process accepted.
 type aggregated struct {
@@ -391,7 +400,15 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 	proc := b.process(ev)
 	count := max(ev.Count, 1)
 	if ev.Dir == trace.Out && ev.Failed() {
-		// A failed connect has no other side; it never matches anything.
+		// A failed connect has no other side; it never matches anything. If the same
+		// process's connect on this 4-tuple was seen in progress (ret=-115), this line is
+		// its outcome: that one was not a connection.
+		if ev.Local.Port() != 0 {
+			key := makeConnKey(b.connHost(ev), ev.Local, ev.Remote)
+			if p, ok := b.pending[key]; ok && p.dir == trace.Out && p.node == proc {
+				delete(b.pending, key)
+			}
+		}
 		if keep {
 			ext := b.node(nodeKey{kind: External, host: ev.Host, addr: ev.Remote}, nil)
 			b.addEdge(proc, ext, true, ev.Remote.Port(), count)
@@ -401,21 +418,16 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 	}
 	host := b.hostID(ev.Host)
 	b.noteLocal(host, ev.Local.Addr())
-	if !b.Exact && ev.Host == "" && !b.isLocal(host, ev.Remote.Addr()) {
+	if !b.Exact && ev.Host == "" && ev.Ret != -trace.EINPROGRESS && !b.isLocal(host, ev.Remote.Addr()) {
 		// The peer is on no address this host has shown: no line can ever join it. (A line
 		// of a fleet stream, with host=, may be joined by another host's line still to
-		// come: it waits, within the Window.)
+		// come, and a connect in progress may still fail: they wait, within the Window.)
 		if keep {
 			b.unmatched(host, ev.Dir, proc, ev.Local, ev.Remote, count)
 		}
 		return
 	}
-	// A connection between two hosts is joined by its addresses alone; one on loopback
-	// never leaves its host.
-	kh := host
-	if !ev.Local.Addr().IsLoopback() && !ev.Remote.Addr().IsLoopback() {
-		kh = 0
-	}
+	kh := b.connHost(ev)
 	var key connKey
 	if ev.Dir == trace.Out {
 		key = makeConnKey(kh, ev.Local, ev.Remote)
