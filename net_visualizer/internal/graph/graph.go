@@ -118,6 +118,12 @@ type hostIP struct {
 	ip   [16]byte
 }
 
+type extSlot struct {
+	key nodeKey
+	id  nodeID
+	ok  bool
+}
+
 type edgeSlot struct {
 	key  edgeKey
 	data *edgeData
@@ -169,6 +175,7 @@ type Builder struct {
 	seq          uint64
 	procs        [4096]procSlot // recent processes by pid: most events need no node lookup
 	edgeCache    [1024]edgeSlot // recent edges: most connections need no edge lookup
+	extCache     [256]extSlot   // recent external endpoints
 
 	events, conns, lost uint64
 }
@@ -299,6 +306,20 @@ func (b *Builder) addEdge(from, to nodeID, failed bool, port uint16, n uint64) {
 	}
 }
 
+// external is node for external endpoints, through a small cache: a busy host talks to the
+// same few remote endpoints again and again.
+func (b *Builder) external(k nodeKey) nodeID {
+	a16 := k.addr.Addr().As16()
+	h := uint32(a16[15]) ^ uint32(a16[14])<<3 ^ uint32(a16[13])<<6 ^ uint32(k.addr.Port())*31
+	slot := &b.extCache[h%uint32(len(b.extCache))]
+	if slot.ok && slot.key == k {
+		return slot.id
+	}
+	id := b.node(k, nil)
+	*slot = extSlot{key: k, id: id, ok: true}
+	return id
+}
+
 // AddLost records that the tracer reported n events lost.
 func (b *Builder) AddLost(n uint64) { b.lost += n }
 
@@ -418,10 +439,11 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 	}
 	host := b.hostID(ev.Host)
 	b.noteLocal(host, ev.Local.Addr())
-	if !b.Exact && ev.Host == "" && ev.Ret != -trace.EINPROGRESS && !b.isLocal(host, ev.Remote.Addr()) {
+	if !b.Exact && ev.Host == "" && !b.isLocal(host, ev.Remote.Addr()) {
 		// The peer is on no address this host has shown: no line can ever join it. (A line
 		// of a fleet stream, with host=, may be joined by another host's line still to
-		// come, and a connect in progress may still fail: they wait, within the Window.)
+		// come: it waits, within the Window.) The tracers report a connect's outcome once it
+		// is known, so a connect still in progress (ret=-115) here is taken as made.
 		if keep {
 			b.unmatched(host, ev.Dir, proc, ev.Local, ev.Remote, count)
 		}
@@ -545,11 +567,11 @@ func (b *Builder) unmatched(host uint32, dir trace.Direction, proc nodeID, local
 	b.conns += n
 	h := b.hostNames[host]
 	if dir == trace.Out {
-		ext := b.node(nodeKey{kind: External, host: h, addr: remote}, nil)
+		ext := b.external(nodeKey{kind: External, host: h, addr: remote})
 		b.addEdge(proc, ext, false, remote.Port(), n)
 		return
 	}
-	ext := b.node(nodeKey{kind: External, host: h, addr: netip.AddrPortFrom(remote.Addr(), 0), hostOnly: true}, nil)
+	ext := b.external(nodeKey{kind: External, host: h, addr: netip.AddrPortFrom(remote.Addr(), 0), hostOnly: true})
 	b.addEdge(ext, proc, false, local.Port(), n)
 }
 
