@@ -44,10 +44,21 @@ type nodeKey struct {
 
 type nodeID int32
 
-type edgeKey struct {
-	from, to nodeID
-	failed   bool
+// edgeKey is an edge's from and to nodes and whether it is a failed-connect edge, packed
+// into one word: maps of 8-byte keys are the fastest Go has.
+type edgeKey uint64
+
+func makeEdgeKey(from, to nodeID, failed bool) edgeKey {
+	k := edgeKey(uint32(from)) | edgeKey(uint32(to))<<32
+	if failed {
+		k |= 1 << 31 // node ids stay below 2^31
+	}
+	return k
 }
+
+func (k edgeKey) from() nodeID { return nodeID(uint32(k) &^ (1 << 31)) }
+func (k edgeKey) to() nodeID   { return nodeID(k >> 32) }
+func (k edgeKey) failed() bool { return k&(1<<31) != 0 }
 
 type edgeData struct {
 	conns uint64
@@ -82,6 +93,7 @@ type pending struct {
 	node  nodeID
 	count uint64
 	seq   uint64 // when it started waiting, to age it out of the window
+	slot  int32  // its place in the window's ring, -1 if none
 }
 
 // GroupBy says what one process node stands for.
@@ -290,8 +302,8 @@ func (b *Builder) hostID(h string) uint32 {
 }
 
 func (b *Builder) addEdge(from, to nodeID, failed bool, port uint16, n uint64) {
-	k := edgeKey{from, to, failed}
-	slot := &b.edgeCache[(uint32(from)*31+uint32(to))%uint32(len(b.edgeCache))]
+	k := makeEdgeKey(from, to, failed)
+	slot := &b.edgeCache[(uint32(from)*2654435761^uint32(to)*40503)%uint32(len(b.edgeCache))]
 	e := slot.data
 	if e == nil || slot.key != k {
 		if e = b.edges[k]; e == nil {
@@ -427,7 +439,7 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 		if ev.Local.Port() != 0 {
 			key := makeConnKey(b.connHost(ev), ev.Local, ev.Remote)
 			if p, ok := b.pending[key]; ok && p.dir == trace.Out && p.node == proc {
-				delete(b.pending, key)
+				b.done(key, p)
 			}
 		}
 		if keep {
@@ -480,7 +492,7 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 		b.wait(key, pending{host: host, dir: ev.Dir, keep: keep, node: proc, count: count})
 		return
 	}
-	delete(b.pending, key)
+	b.done(key, p)
 	if !keep && !p.keep {
 		return
 	}
@@ -527,23 +539,39 @@ func (b *Builder) isLocal(host uint32, a netip.Addr) bool {
 // when the window is full.
 func (b *Builder) wait(key connKey, p pending) {
 	b.seq++
-	p.seq = b.seq
-	b.pending[key] = p
+	p.seq, p.slot = b.seq, -1
 	if b.Exact {
+		b.pending[key] = p
 		return
 	}
 	if len(b.queue) < Window {
 		if b.queue == nil {
 			b.queue = make([]waiting, 0, Window) // once, rather than growing under load
 		}
+		p.slot = int32(len(b.queue))
+		b.pending[key] = p
 		b.queue = append(b.queue, waiting{key, p.seq})
 		return
 	}
 	old := b.queue[b.head]
+	p.slot = int32(b.head)
+	b.pending[key] = p
 	b.queue[b.head] = waiting{key, p.seq}
 	b.head = (b.head + 1) % Window
+	if old.seq == 0 {
+		return // joined already: nothing to give up
+	}
 	if q, ok := b.pending[old.key]; ok && q.seq == old.seq {
 		b.giveUp(old.key, q)
+	}
+}
+
+// done forgets a waiting connection that was joined or replaced: its ring entry need not
+// be looked up again.
+func (b *Builder) done(key connKey, p pending) {
+	delete(b.pending, key)
+	if p.slot >= 0 && int(p.slot) < len(b.queue) && b.queue[p.slot].seq == p.seq {
+		b.queue[p.slot].seq = 0
 	}
 }
 
@@ -674,7 +702,7 @@ func (b *Builder) Graph() *Graph {
 	}
 	var out []Edge
 	for k, e := range view.edges {
-		out = append(out, Edge{From: int(k.from), To: int(k.to), Connections: e.conns, Ports: e.ports, Failed: k.failed})
+		out = append(out, Edge{From: int(k.from()), To: int(k.to()), Connections: e.conns, Ports: e.ports, Failed: k.failed()})
 	}
 	g := Finish(nodes, out)
 	g.Stats.Events, g.Stats.Connections, g.Stats.Lost = b.events, view.conns, b.lost
