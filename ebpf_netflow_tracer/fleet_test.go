@@ -28,7 +28,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -199,82 +198,11 @@ func (p *fleetProc) expect(t *testing.T, prefix string) string {
 	}
 }
 
-// fleetTracer is a running scripts/netflow-trace.
-type fleetTracer struct {
-	cmd            *exec.Cmd
-	started, done  chan struct{}
-	mu             sync.Mutex
-	stdout, stderr []string
-}
-
-func fleetStartTracer(t *testing.T, root string, args ...string) *fleetTracer {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(root, "scripts", "netflow-trace"), args...)
-	cmd.Dir = root
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // cleanup reaches bpftrace too
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	tr := &fleetTracer{cmd: cmd, started: make(chan struct{}), done: make(chan struct{})}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = cmd.Wait()
-		}
-	})
-	var wg sync.WaitGroup
-	var once sync.Once
-	read := func(r io.Reader, dst *[]string) {
-		defer wg.Done()
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			tr.mu.Lock()
-			*dst = append(*dst, sc.Text())
-			tr.mu.Unlock()
-			if dst == &tr.stderr && strings.HasPrefix(sc.Text(), "tracing ") {
-				once.Do(func() { close(tr.started) })
-			}
-		}
-	}
-	wg.Add(2)
-	go read(stdout, &tr.stdout)
-	go read(stderr, &tr.stderr)
-	go func() { wg.Wait(); close(tr.done) }()
-	select {
-	case <-tr.started:
-	case <-tr.done:
-		_ = cmd.Wait()
-		t.Fatalf("netflow-trace exited before tracing: %v\nstderr:\n%s", cmd.ProcessState, tr.text(&tr.stderr))
-	case <-time.After(fleetTimeout):
-		t.Fatalf("netflow-trace did not report tracing within %v\nstderr:\n%s", fleetTimeout, tr.text(&tr.stderr))
-	}
-	return tr
-}
-
-func (tr *fleetTracer) text(lines *[]string) string {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	return strings.Join(*lines, "\n")
-}
-
-func (tr *fleetTracer) lines() []string {
+// fleetLines is what the tracer (live_test.go's harness) has printed so far.
+func fleetLines(tr *tracer) []string {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	return append([]string(nil), tr.stdout...)
-}
-
-// stop sends SIGINT, as Ctrl-C would, and requires a clean exit.
-func (tr *fleetTracer) stop(t *testing.T) {
-	t.Helper()
-	require.NoError(t, tr.cmd.Process.Signal(syscall.SIGINT))
-	select {
-	case <-tr.done:
-	case <-time.After(fleetTimeout):
-		t.Fatalf("netflow-trace still running %v after SIGINT", fleetTimeout)
-	}
-	require.NoError(t, tr.cmd.Wait(), "netflow-trace must exit 0 after SIGINT; stderr:\n%s", tr.text(&tr.stderr))
 }
 
 // fleetLine is the part of a trace line the split needs.
@@ -404,7 +332,7 @@ func TestFleetLive(t *testing.T) {
 
 	web, db := fleetHosts()
 	fleetNetns(t, web, db)
-	tr := fleetStartTracer(t, root, "--comm", fleetComm)
+	tr := startTracer(t, root, "--comm", fleetComm)
 
 	// db: one dual-stack server for the web host (IPv4 clients reach it as
 	// IPv4-mapped addresses) and one on loopback. web: a server on loopback at
@@ -449,7 +377,7 @@ func TestFleetLive(t *testing.T) {
 	deadline := time.Now().Add(fleetTimeout)
 	for {
 		ours = ours[:0]
-		for _, l := range tr.lines() {
+		for _, l := range fleetLines(tr) {
 			if strings.HasPrefix(l, "#") {
 				continue
 			}
