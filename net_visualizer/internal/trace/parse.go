@@ -452,14 +452,16 @@ func parseUint32(b []byte) (uint32, bool) {
 	return uint32(n), n <= 1<<32-1
 }
 
-// trimPadding drops the NUL padding of a kernel comm, raw or as bpftrace's %r prints it.
+// trimPadding drops the NUL padding of a kernel comm, raw or as bpftrace's %r prints it,
+// and trailing carriage returns.
 func trimPadding(b []byte) []byte {
 	for {
 		n := len(b)
 		switch {
 		case n >= 4 && b[n-1] == '0' && b[n-2] == '0' && b[n-3] == 'x' && b[n-4] == '\\':
 			b = b[:n-4]
-		case len(b) > 0 && b[len(b)-1] == 0:
+		case len(b) > 0 && (b[len(b)-1] == 0 || b[len(b)-1] == '\r'):
+			// NUL padding, or carriage returns that a CRLF line would leave ambiguous.
 			b = b[:len(b)-1]
 		default:
 			return b
