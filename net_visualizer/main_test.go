@@ -45,7 +45,7 @@ func TestSIGINTWritesTheGraph(t *testing.T) {
 
 	_, err = io.WriteString(stdin, "127.0.0.1:8080→127.0.0.1:40000|pid=1 comm=curl\n127.0.0.1:40000←127.0.0.1:8080|pid=2 comm=srv\n")
 	require.NoError(t, err)
-	time.Sleep(300 * time.Millisecond) // let it read the lines; the input stays open
+	time.Sleep(500 * time.Millisecond) // let it read the lines; the input stays open
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 
 	errText, _ := io.ReadAll(stderr)

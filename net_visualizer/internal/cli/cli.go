@@ -292,20 +292,27 @@ func (r *reading) loop(ctx context.Context, snapshot func() error, tick ...<-cha
 			}
 			continue
 		case <-ctx.Done():
-			return nil
+			return r.drain()
 		}
+		if err := r.take(<-res); err != nil {
+			return err
+		}
+	}
+}
+
+// drain takes, once interrupted, every batch of input already read (waiting only for its
+// parsing to finish, never for more input), so that Ctrl-C loses nothing that arrived.
+func (r *reading) drain() error {
+	for {
 		select {
-		case bt := <-res:
-			if err := r.take(bt); err != nil {
+		case res, ok := <-r.pl.order:
+			if !ok {
+				return nil
+			}
+			if err := r.take(<-res); err != nil {
 				return err
 			}
-		case <-ctx.Done():
-			// Interrupted: take what is already parsed, then stop.
-			select {
-			case bt := <-res:
-				return r.take(bt)
-			default:
-			}
+		default:
 			return nil
 		}
 	}

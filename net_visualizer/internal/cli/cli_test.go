@@ -301,8 +301,9 @@ func TestInterruptWritesWhatWasRead(t *testing.T) {
 	go func() { done <- Main(ctx, nil, pr, &out, &errb) }()
 	_, err := io.WriteString(pw, "127.0.0.1:8080→127.0.0.1:40000|pid=1 comm=curl\n127.0.0.1:40000←127.0.0.1:8080|pid=2 comm=srv\n")
 	require.NoError(t, err)
-	// The lines are parsed once the pipe write returns; give the reader a moment to hand them over.
-	time.Sleep(100 * time.Millisecond)
+	// The write returns once the reader has the lines; give it a moment to hand them over
+	// (a cancelled run takes every batch already handed over, never waits for more input).
+	time.Sleep(300 * time.Millisecond)
 	cancel()
 	select {
 	case code := <-done:
