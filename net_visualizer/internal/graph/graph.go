@@ -9,6 +9,7 @@ package graph
 
 import (
 	"cmp"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -370,9 +371,11 @@ func (b *Builder) aggregate(key connKey, host uint32, dir trace.Direction, proc 
 	}
 }
 
-// drawAggregates adds the aggregated connections to the view's edges. Each client process's
-// connections go to the server processes in proportion to what each accepted (exact when one
-// process accepts on that address, the usual case); a side with no peer is unmatched.
+// drawAggregates adds the aggregated connections to the view's edges. When several server
+// processes accept on one address (web server workers), each is drawn with exactly as many
+// connections as it accepted, and each client process with exactly as many as it made (when
+// the two sides' totals differ, a capture stopped mid-interval, the servers' counts are first
+// scaled to the clients' total). A side with no peer is unmatched.
 func (b *Builder) drawAggregates(view *Builder) {
 	for key, a := range b.aggs {
 		client, server := key.client(), key.server()
@@ -386,41 +389,96 @@ func (b *Builder) drawAggregates(view *Builder) {
 				view.unmatched(a.host, trace.In, s, server, client, n)
 			}
 		default:
-			servers := make([]nodeID, 0, len(a.ins))
-			for s := range a.ins {
-				servers = append(servers, s)
-			}
-			slices.Sort(servers)
-			for c, n := range a.outs {
-				// Largest remainder: the shares add up to n exactly.
-				shares := make([]uint64, len(servers))
-				rems := make([]uint64, len(servers))
-				var given uint64
-				for i, s := range servers {
-					shares[i] = n * a.ins[s] / a.inN
-					rems[i] = n * a.ins[s] % a.inN
-					given += shares[i]
-				}
-				for given < n {
-					best := 0
-					for i := range rems {
-						if rems[i] > rems[best] {
-							best = i
-						}
-					}
-					shares[best]++
-					rems[best] = 0
-					given++
-				}
-				for i, s := range servers {
-					if shares[i] > 0 {
-						view.addEdge(c, s, false, key.sport, shares[i])
-						view.conns += shares[i]
-					}
-				}
+			for _, f := range share(a.outs, a.ins, a.outN, a.inN) {
+				view.addEdge(f.client, f.server, false, key.sport, f.n)
+				view.conns += f.n
 			}
 		}
 	}
+}
+
+// flow is n connections from one client process to one server process.
+type flow struct {
+	client, server nodeID
+	n              uint64
+}
+
+// share splits the clients' connections (outs, outN in all) among the servers (ins, inN in
+// all, both non-zero) so that every client's flows add up to what it made and every
+// server's to what it accepted, scaled to outN. Each client first gets the whole part of
+// its proportional share of each server; what is left, less than one connection per client
+// and server, fills the servers' remaining counts in order. Same counts, same flows.
+func share(outs, ins map[nodeID]uint64, outN, inN uint64) []flow {
+	clients, servers := sortedKeys(outs), sortedKeys(ins)
+	// What each server is to receive: its accept count, scaled to outN by largest remainder.
+	want := make([]uint64, len(servers))
+	if outN == inN {
+		for i, s := range servers {
+			want[i] = ins[s]
+		}
+	} else {
+		rems := make([]uint64, len(servers))
+		var given uint64
+		for i, s := range servers {
+			want[i], rems[i] = mulDiv(outN, ins[s], inN)
+			given += want[i]
+		}
+		for ; given < outN; given++ {
+			best := 0
+			for i := range rems {
+				if rems[i] > rems[best] {
+					best = i
+				}
+			}
+			want[best]++
+			rems[best] = 0
+		}
+	}
+	// Whole proportional shares: they never exceed a server's count, as the clients add up
+	// to outN.
+	left := slices.Clone(want)
+	var flows []flow
+	rest := make([]uint64, len(clients))
+	for j, c := range clients {
+		rest[j] = outs[c]
+		for i, s := range servers {
+			if n, _ := mulDiv(outs[c], want[i], outN); n > 0 {
+				flows = append(flows, flow{c, s, n})
+				rest[j] -= n
+				left[i] -= n
+			}
+		}
+	}
+	// The remainders, client by client into the servers with room left; both sides add up
+	// to the same total, so every remainder finds room.
+	i := 0
+	for j, c := range clients {
+		for rest[j] > 0 {
+			for left[i] == 0 {
+				i++
+			}
+			n := min(rest[j], left[i])
+			flows = append(flows, flow{c, servers[i], n})
+			rest[j] -= n
+			left[i] -= n
+		}
+	}
+	return flows
+}
+
+func sortedKeys(m map[nodeID]uint64) []nodeID {
+	keys := make([]nodeID, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// mulDiv returns a*b/c and a*b%c without overflow; the quotient must fit in 64 bits.
+func mulDiv(a, b, c uint64) (q, r uint64) {
+	hi, lo := bits.Mul64(a, b)
+	return bits.Div64(hi, lo, c)
 }
 
 // Add records one event.

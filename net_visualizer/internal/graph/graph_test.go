@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -361,5 +362,131 @@ func TestAggregatedLines(t *testing.T) {
 			g := build(events(t, tt.lines...))
 			assert.ElementsMatch(t, tt.want, edgeList(g))
 		})
+	}
+}
+
+// TestAggregatedWorkerTotals checks that when several processes accept on one address, each
+// is drawn with as many incoming connections as its accept line says, however the client
+// side's counts are split into lines, in any order, over any number of intervals.
+func TestAggregatedWorkerTotals(t *testing.T) {
+	// Ten curls, one connect each, to nginx, whose workers 10056 and 10057 accepted 7 and 3.
+	curls := func(from, to int) []string {
+		var out []string
+		for pid := from; pid < to; pid++ {
+			out = append(out, fmt.Sprintf("127.0.0.1:80→127.0.0.1:0|pid=%d uid=0 count=1 comm=curl", pid))
+		}
+		return out
+	}
+	accept := func(pid, n int) string {
+		return fmt.Sprintf("127.0.0.1:0←127.0.0.1:80|pid=%d uid=33 count=%d comm=nginx", pid, n)
+	}
+	cat := func(parts ...[]string) []string {
+		var out []string
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		lines   []string
+		servers map[uint32]uint64 // connections into each server pid
+		clients map[uint32]uint64 // connections out of each client pid
+	}{
+		{"ten curls, workers 7 and 3, connects first",
+			cat(curls(100, 110), []string{accept(10056, 7), accept(10057, 3)}),
+			map[uint32]uint64{10056: 7, 10057: 3}, nil},
+		{"ten curls, workers 7 and 3, accepts first, the smaller first",
+			cat([]string{accept(10057, 3), accept(10056, 7)}, curls(100, 110)),
+			map[uint32]uint64{10056: 7, 10057: 3}, nil},
+		{"ten curls over two intervals",
+			cat(curls(100, 106), []string{accept(10056, 4), accept(10057, 2)},
+				[]string{accept(10057, 1), accept(10056, 3)}, curls(106, 110)),
+			map[uint32]uint64{10056: 7, 10057: 3}, nil},
+		{"one client over intervals, three workers",
+			[]string{
+				"127.0.0.1:80→127.0.0.1:0|pid=1 count=2 comm=ab",
+				accept(7, 1), accept(8, 1),
+				"127.0.0.1:80→127.0.0.1:0|pid=1 count=3 comm=ab",
+				accept(9, 2), accept(7, 1),
+			},
+			map[uint32]uint64{7: 2, 8: 1, 9: 2}, map[uint32]uint64{1: 5}},
+		{"clients of unequal counts, workers of unequal counts",
+			[]string{
+				"127.0.0.1:80→127.0.0.1:0|pid=1 count=1 comm=a",
+				"127.0.0.1:80→127.0.0.1:0|pid=2 count=1 comm=b",
+				"127.0.0.1:80→127.0.0.1:0|pid=3 count=5 comm=c",
+				"127.0.0.1:80→127.0.0.1:0|pid=4 count=2 comm=d",
+				accept(7, 1), accept(8, 1), accept(9, 1), accept(10, 6),
+			},
+			map[uint32]uint64{7: 1, 8: 1, 9: 1, 10: 6}, map[uint32]uint64{1: 1, 2: 1, 3: 5, 4: 2}},
+	}
+	for _, tt := range tests {
+		for _, reversed := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/reversed=%v", tt.name, reversed), func(t *testing.T) {
+				lines := slices.Clone(tt.lines)
+				if reversed {
+					slices.Reverse(lines)
+				}
+				g := build(events(t, lines...))
+				in, out := map[uint32]uint64{}, map[uint32]uint64{}
+				var total uint64
+				for _, e := range g.Edges {
+					require.Equal(t, Process, g.Nodes[e.From].Kind, edgeList(g))
+					require.Equal(t, Process, g.Nodes[e.To].Kind, edgeList(g))
+					in[g.Nodes[e.To].PID] += e.Connections
+					out[g.Nodes[e.From].PID] += e.Connections
+					total += e.Connections
+				}
+				assert.Equal(t, tt.servers, in, edgeList(g))
+				if tt.clients == nil {
+					for pid := range out {
+						assert.Equal(t, uint64(1), out[pid], "curl %d", pid)
+					}
+					assert.Len(t, out, 10)
+				} else {
+					assert.Equal(t, tt.clients, out, edgeList(g))
+				}
+				assert.Equal(t, total, g.Stats.Connections)
+			})
+		}
+	}
+}
+
+// TestShareAddsUp checks share on random counts: every client's flows add up to what it
+// made and, when the two sides agree, every server's to what it accepted.
+func TestShareAddsUp(t *testing.T) {
+	r := rand.New(rand.NewSource(8))
+	for range 2000 {
+		outs, ins := map[nodeID]uint64{}, map[nodeID]uint64{}
+		var total uint64
+		for c := range nodeID(1 + r.Intn(12)) {
+			n := uint64(1 + r.Intn(5))
+			if r.Intn(4) == 0 {
+				n += uint64(r.Intn(1000))
+			}
+			outs[c] += n
+			total += n
+		}
+		servers := 1 + r.Intn(6)
+		left := total
+		for s := range servers {
+			n := left
+			if s < servers-1 {
+				n = uint64(r.Int63n(int64(left) + 1))
+			}
+			if n > 0 {
+				ins[nodeID(100+s)] = n
+			}
+			left -= n
+		}
+		gotOut, gotIn := map[nodeID]uint64{}, map[nodeID]uint64{}
+		for _, f := range share(outs, ins, total, total) {
+			require.NotZero(t, f.n)
+			gotOut[f.client] += f.n
+			gotIn[f.server] += f.n
+		}
+		require.Equal(t, outs, gotOut)
+		require.Equal(t, ins, gotIn)
 	}
 }
