@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -110,6 +111,10 @@ func (p *pipeline) read(inputs []input) {
 		p.order <- j.res
 		p.work <- j
 	}
+	// The files of one lifecycle capture (one directory) share what is known of its sockets:
+	// a connect() repeated on a socket may be in the next file.
+	var socks *lifecycle.Sockets
+	var socksOf input
 	for i := range inputs {
 		in := &inputs[i]
 		r, done, err := p.open(*in)
@@ -119,7 +124,12 @@ func (p *pipeline) read(inputs []input) {
 		}
 		br := bufio.NewReaderSize(r, 64<<10)
 		if isCSV(br) {
-			err := p.readCSV(in, br, submitReady(p))
+			if socks == nil || in.name == "" || socksOf.name == "" || in.host != socksOf.host ||
+				filepath.Dir(in.name) != filepath.Dir(socksOf.name) {
+				socks = lifecycle.NewSockets()
+			}
+			socksOf = *in
+			err := p.readCSV(in, br, socks, submitReady(p))
 			done()
 			if err != nil {
 				submit(&job{in: in, err: err})
@@ -168,11 +178,12 @@ func isCSV(br *bufio.Reader) bool {
 
 // readCSV turns the CONNECT and ACCEPT rows of a lifecycle CSV into events, joined by the
 // graph like trace lines.
-func (p *pipeline) readCSV(in *input, r io.Reader, send func(*batch)) error {
+func (p *pipeline) readCSV(in *input, r io.Reader, socks *lifecycle.Sockets, send func(*batch)) error {
 	rd, err := lifecycle.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("%s: %w", in.displayName(), err)
 	}
+	rd.Sockets = socks
 	b := &batch{lines: 1} // the header
 	var ev trace.Event
 	for {

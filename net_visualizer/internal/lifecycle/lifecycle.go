@@ -22,8 +22,17 @@
 //
 // From a row to an event:
 //
-//   - CONNECT, whatever its Return Value: 0 connected, -115 (EINPROGRESS) a non-blocking
-//     connect under way, any other negative errno failed (-111 refused); Event.Ret keeps it.
+//   - CONNECT: 0 connected, -115 (EINPROGRESS) a non-blocking connect under way, any other
+//     negative errno failed (-111 refused); Event.Ret keeps it. But a -115 with no Local
+//     Port was torn down before connect() returned (refused, on loopback): it is read as
+//     -111. And a socket is one connection however often its program calls connect() on it
+//     (hiredis calls it again after EINPROGRESS): Sockets remembers each socket's (PID and
+//     File Descriptor, until its CLOSE row or a new socket on that fd) last connect, and a
+//     later CONNECT row of it is no event when it says the socket is connecting or connected
+//     (-114 EALREADY, -115, 0, -106 EISCONN), nor when it returns the error of a refused
+//     one; when it returns another error after a -115, it is that connect's outcome, an
+//     event with the earlier row's local end. A -106 or -114 of a socket not seen connecting
+//     is no event either: the connection was made before the file begins.
 //   - ACCEPT with Return Value 0 only: a failed accept is not a connection.
 //   - Rows of other protocols are skipped: Protocol other than TCP (v3), or, without a
 //     Protocol column, Socket Type other than SOCK_STREAM (v4). So are rows without a
@@ -203,6 +212,108 @@ type Reader struct {
 	format Format
 	col    [numColumns]int // index of each column in a row, -1 when absent
 	width  int
+
+	// Sockets remembers each socket's connect; NewReader gives a Reader a fresh one. Readers
+	// of the files of one capture, read one after the other, should share one.
+	Sockets *Sockets
+}
+
+// Errnos of connect(2) that say something of an earlier connect on the same socket.
+const (
+	eisconn  = 106 // already connected
+	ealready = 114 // a connect is under way already
+)
+
+// maxSockets bounds Sockets: a socket closed without a CLOSE row (at exit) is remembered
+// until its (pid, fd) is used again, and past this many all are forgotten.
+const maxSockets = 1 << 16
+
+type sockKey struct {
+	pid uint32
+	fd  int64
+}
+
+type connState uint8
+
+const (
+	inProgress connState = iota + 1 // -115 with a local port: the outcome is to come
+	connected                       // 0, or a later 0 or -106
+	refused                         // -115 with no local port: drawn as failed, its error not yet returned
+)
+
+type sockState struct {
+	remote, local netip.AddrPort
+	state         connState
+}
+
+// Sockets remembers the last connect of each socket (pid and fd), so that a program that
+// calls connect() again on a socket (as hiredis does after EINPROGRESS) is not read as
+// making a second connection.
+type Sockets struct {
+	m map[sockKey]sockState
+}
+
+// NewSockets returns an empty Sockets.
+func NewSockets() *Sockets { return &Sockets{m: make(map[sockKey]sockState)} }
+
+// forget drops a socket: its fd was closed or now holds another socket.
+func (s *Sockets) forget(k sockKey) { delete(s.m, k) }
+
+func (s *Sockets) remember(k sockKey, st sockState) {
+	if len(s.m) >= maxSockets {
+		clear(s.m)
+	}
+	s.m[k] = st
+}
+
+// connect reads a CONNECT row in the light of the socket's earlier ones: false when it is
+// not a connection of its own. It may make ev a failure (a -115 that never got a local
+// port, or the outcome of an earlier -115) and give it the local end of the earlier one,
+// so that the graph takes it as that connect's outcome.
+func (s *Sockets) connect(k sockKey, tracked bool, ev *trace.Event) bool {
+	if st, ok := s.m[k]; ok && tracked && st.remote == ev.Remote {
+		switch {
+		case st.state == inProgress && (ev.Ret == 0 || ev.Ret == -eisconn):
+			st.state = connected
+			s.m[k] = st
+			return false
+		case st.state == inProgress && (ev.Ret == -ealready || ev.Ret == -trace.EINPROGRESS):
+			return false // still under way
+		case st.state == inProgress:
+			// The connect under way failed; this row's errno is its outcome.
+			s.forget(k)
+			if ev.Local.Port() == 0 {
+				ev.Local = st.local
+			}
+			return true
+		case st.state == connected && (ev.Ret == -eisconn || ev.Ret == -ealready):
+			return false
+		case st.state == refused && ev.Ret < 0 && ev.Ret != -ealready && ev.Ret != -trace.EINPROGRESS:
+			// connect() again returns the error of the refused one, drawn already.
+			s.forget(k)
+			return false
+		}
+	}
+	if tracked {
+		s.forget(k)
+	}
+	switch {
+	case ev.Ret == -eisconn || ev.Ret == -ealready:
+		return false // the socket was connected, or connecting, before this row
+	case ev.Ret == -trace.EINPROGRESS && ev.Local.Port() == 0:
+		// A connect under way has its local port by the time connect() returns: none means
+		// the connection was torn down already, refused (on loopback the RST comes back
+		// before connect() returns). The row does not say the errno; -111 is the one it is.
+		ev.Ret = -trace.ECONNREFUSED
+		if tracked {
+			s.remember(k, sockState{remote: ev.Remote, local: ev.Local, state: refused})
+		}
+	case ev.Ret == -trace.EINPROGRESS && tracked:
+		s.remember(k, sockState{remote: ev.Remote, local: ev.Local, state: inProgress})
+	case ev.Ret == 0 && tracked:
+		s.remember(k, sockState{remote: ev.Remote, local: ev.Local, state: connected})
+	}
+	return true
 }
 
 // NewReader reads and checks the header. It returns a *HeaderError for an unknown header.
@@ -217,7 +328,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
-	rd := &Reader{cr: cr, width: len(head), format: V3}
+	rd := &Reader{cr: cr, width: len(head), format: V3, Sockets: NewSockets()}
 	for i := range rd.col {
 		rd.col[i] = -1
 	}
@@ -292,6 +403,12 @@ func (r *Reader) event(rec []string, ev *trace.Event) (bool, error) {
 		dir = trace.Out
 	case "ACCEPT":
 		dir = trace.In
+	case "SOCKET_CREATE", "CLOSE":
+		// The fd holds a new socket, or none.
+		if k, ok := r.sockKey(rec); ok {
+			r.Sockets.forget(k)
+		}
+		return false, nil
 	default:
 		return false, nil
 	}
@@ -305,6 +422,11 @@ func (r *Reader) event(rec []string, ev *trace.Event) (bool, error) {
 	}
 	if dir == trace.In && ret != 0 {
 		return false, nil
+	}
+	if dir == trace.In {
+		if k, ok := r.sockKey(rec); ok {
+			r.Sockets.forget(k) // the accepted socket's new fd
+		}
 	}
 	if p := r.get(rec, colProtocol); p != "" {
 		if !strings.EqualFold(p, "TCP") && p != "6" {
@@ -356,6 +478,12 @@ func (r *Reader) event(rec []string, ev *trace.Event) (bool, error) {
 	}
 	*ev = trace.Event{Dir: dir, Remote: remote, Local: local, PID: uint32(pid), Comm: escape(comm),
 		Ret: ret, Count: 1, Attrs: ev.Attrs[:0]}
+	if dir == trace.Out {
+		k, tracked := r.sockKey(rec)
+		if !r.Sockets.connect(k, tracked, ev) {
+			return false, nil
+		}
+	}
 	for _, a := range [...]struct {
 		key string
 		c   column
@@ -365,6 +493,19 @@ func (r *Reader) event(rec []string, ev *trace.Event) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// sockKey is the socket a row is about, its pid and fd; false when the row has no fd.
+func (r *Reader) sockKey(rec []string) (sockKey, bool) {
+	pid, err := strconv.ParseUint(r.get(rec, colPID), 10, 32)
+	if err != nil {
+		return sockKey{}, false
+	}
+	fd, err := strconv.ParseInt(r.get(rec, colFD), 10, 64)
+	if err != nil || fd < 0 {
+		return sockKey{}, false
+	}
+	return sockKey{uint32(pid), fd}, true
 }
 
 // escape prints the bytes of s that are not printable ASCII as \xNN, as the tracers do,

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"netflow/net_visualizer/internal/graph"
 	"netflow/net_visualizer/internal/trace"
 )
 
@@ -234,4 +235,125 @@ func FuzzNext(f *testing.F) {
 			}
 		}
 	})
+}
+
+// graphOf reads CSV files, one after another as the visualizer reads the files of one
+// capture, into a graph, and lists its edges as "from -> to xN [failed]".
+func graphOf(t *testing.T, files ...string) ([]string, uint64) {
+	t.Helper()
+	b := graph.New()
+	socks := NewSockets()
+	for _, f := range files {
+		rd, err := NewReader(strings.NewReader(f))
+		require.NoError(t, err)
+		rd.Sockets = socks
+		for {
+			var ev trace.Event
+			err := rd.Next(&ev)
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			b.Add(&ev)
+		}
+	}
+	g := b.Graph()
+	name := func(i int) string {
+		if n := g.Nodes[i]; n.Kind == graph.Process {
+			return fmt.Sprintf("%s/%d", n.Comm, n.PID)
+		}
+		return "ext:" + g.Nodes[i].AddrString()
+	}
+	var out []string
+	for _, e := range g.Edges {
+		s := fmt.Sprintf("%s -> %s x%d", name(e.From), name(e.To), e.Connections)
+		if e.Failed {
+			s += " failed"
+		}
+		out = append(out, s)
+	}
+	return out, g.Stats.Connections
+}
+
+// TestNonBlockingConnects: testdata/v3_nonblocking.csv is a real capture (scripts/
+// netflow-lifecycle) of three clients on loopback: a curl-like refused non-blocking connect
+// (-115 with no local port: refused before connect() returned), a hiredis-like one that
+// calls connect() again on the same socket (0, then -106 EISCONN) before the server's
+// accept, and a hiredis-like refused one (-115, then -111 from the second connect). Three
+// connects, one made.
+func TestNonBlockingConnects(t *testing.T) {
+	in, err := os.ReadFile("testdata/v3_nonblocking.csv")
+	require.NoError(t, err)
+	edges, conns := graphOf(t, string(in))
+	assert.ElementsMatch(t, []string{
+		"curl/16392 -> ext:127.0.0.1:47802 x1 failed",
+		"redis-cli/16438 -> srv/16337 x1",
+		"redis-cli/16479 -> ext:127.0.0.1:47802 x1 failed",
+	}, edges)
+	assert.Equal(t, uint64(3), conns)
+}
+
+// TestSecondConnect covers the ways a second connect() on one socket can come, in rows
+// shaped as scripts/netflow-lifecycle writes them.
+func TestSecondConnect(t *testing.T) {
+	const head = "Timestamp,Event Type,PID,TID,Command,Domain,Socket Type,Protocol,IP Version,Local Address,Remote Address,Local Port,Remote Port,File Descriptor,Backlog,Latency,Return Value\n"
+	row := func(ev string, pid int, comm, laddr, raddr, lport, rport string, fd int, ret int) string {
+		return fmt.Sprintf("2026-12-01 21:36:10.346610,%s,%d,%d,%s,AF_INET,SOCK_STREAM,TCP,4,%s,%s,%s,%s,%d,,1000,%d\n",
+			ev, pid, pid, comm, laddr, raddr, lport, rport, fd, ret)
+	}
+	const lo = "127.0.0.1"
+	connect := func(pid, fd int, lport string, ret int) string {
+		return row("CONNECT", pid, "redis-cli", lo, lo, lport, "6379", fd, ret)
+	}
+	accept := func(cport string) string { return row("ACCEPT", 900, "redis-server", lo, lo, "6379", cport, 8, 0) }
+	closeRow := func(pid, fd int, lport string) string {
+		return row("CLOSE", pid, "redis-cli", lo, lo, lport, "6379", fd, 0)
+	}
+	create := func(pid, fd int) string { return row("SOCKET_CREATE", pid, "redis-cli", "", "", "", "", fd, 0) }
+	tests := []struct {
+		name  string
+		files []string
+		want  []string
+		conns uint64
+	}{
+		{"EINPROGRESS, then EISCONN, accept after",
+			[]string{head + connect(1, 3, "50000", -115) + connect(1, 3, "50000", -106) + accept("50000")},
+			[]string{"redis-cli/1 -> redis-server/900 x1"}, 1},
+		{"EINPROGRESS, accept, then 0 and EISCONN",
+			[]string{head + connect(1, 3, "50000", -115) + accept("50000") + connect(1, 3, "50000", 0) + connect(1, 3, "50000", -106)},
+			[]string{"redis-cli/1 -> redis-server/900 x1"}, 1},
+		{"EINPROGRESS, EALREADY, accept, 0",
+			[]string{head + connect(1, 3, "50000", -115) + connect(1, 3, "50000", -114) + accept("50000") + connect(1, 3, "50000", 0)},
+			[]string{"redis-cli/1 -> redis-server/900 x1"}, 1},
+		{"the second connect in the next file of the capture",
+			[]string{head + connect(1, 3, "50000", -115) + accept("50000"), head + connect(1, 3, "50000", 0)},
+			[]string{"redis-cli/1 -> redis-server/900 x1"}, 1},
+		{"EINPROGRESS with a local port, then refused by the second connect",
+			[]string{head + connect(1, 3, "50000", -115) + connect(1, 3, "", -111)},
+			[]string{"redis-cli/1 -> ext:127.0.0.1:6379 x1 failed"}, 1},
+		{"a blocking connect checked again",
+			[]string{head + connect(1, 3, "50000", 0) + accept("50000") + connect(1, 3, "50000", -106)},
+			[]string{"redis-cli/1 -> redis-server/900 x1"}, 1},
+		{"a new socket on the same fd is a new connection",
+			[]string{head + connect(1, 3, "50000", -115) + accept("50000") + closeRow(1, 3, "50000") +
+				create(1, 3) + connect(1, 3, "50002", -115) + accept("50002") + connect(1, 3, "50002", 0)},
+			[]string{"redis-cli/1 -> redis-server/900 x2"}, 2},
+		{"the same fd in two processes is two sockets",
+			[]string{head + connect(1, 3, "50000", -115) + connect(2, 3, "50001", -115) + accept("50000") + accept("50001") +
+				connect(1, 3, "50000", 0) + connect(2, 3, "50001", 0)},
+			[]string{"redis-cli/1 -> redis-server/900 x1", "redis-cli/2 -> redis-server/900 x1"}, 2},
+		{"refused before connect() returned, without a second connect",
+			[]string{head + connect(1, 3, "", -115) + closeRow(1, 3, "")},
+			[]string{"redis-cli/1 -> ext:127.0.0.1:6379 x1 failed"}, 1},
+		{"refused, then connect() again: a new attempt after the error was reported",
+			[]string{head + connect(1, 3, "", -115) + connect(1, 3, "", -111) + connect(1, 3, "50004", -115) + accept("50004")},
+			[]string{"redis-cli/1 -> ext:127.0.0.1:6379 x1 failed", "redis-cli/1 -> redis-server/900 x1"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			edges, conns := graphOf(t, tt.files...)
+			assert.ElementsMatch(t, tt.want, edges)
+			assert.Equal(t, tt.conns, conns)
+		})
+	}
 }

@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestLifecycleSecondConnectInNextFile: hiredis's second connect() on a socket that is
+// connecting (-115, then 0) is one connection also when the writer started a new file
+// between the two rows; the files of another session (directory) are other sockets.
+func TestLifecycleSecondConnectInNextFile(t *testing.T) {
+	dir := t.TempDir()
+	session := func(name string, files ...string) {
+		nw := filepath.Join(dir, "linux_trace_v3_test", "abc", name, "nw_conn")
+		require.NoError(t, os.MkdirAll(nw, 0o755))
+		for i, f := range files {
+			require.NoError(t, os.WriteFile(filepath.Join(nw, fmt.Sprintf("nw_conn_%04d.csv", i+1)), []byte(csvHeader+f), 0o644))
+		}
+	}
+	connect := func(fd int, lport string, ret int) string {
+		return fmt.Sprintf("2026-12-01 21:36:10.346610,CONNECT,16438,16438,redis-cli,AF_INET,SOCK_STREAM,TCP,4,127.0.0.1,127.0.0.1,%s,6379,%d,,96812,%d\n", lport, fd, ret)
+	}
+	accept := func(cport string) string {
+		return "2026-12-01 21:36:10.346902,ACCEPT,900,900,redis-server,AF_INET,SOCK_STREAM,TCP,4,127.0.0.1,127.0.0.1,6379," + cport + ",8,,629617,0\n"
+	}
+	session("20261201_213600_000",
+		connect(3, "59952", -115)+accept("59952"),
+		connect(3, "59952", 0)+ // the second connect, in the next file
+			connect(4, "59954", -115)) // under way at the end of the session, never accepted
+	// The next session: the same pid and fd (a pid used again after a reboot) is another socket.
+	session("20261201_223600_000", connect(4, "59970", 0)+accept("59970"))
+	code, out, stderr := runMain(t, "", "-format", "dot", dir)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "3 connections", stderr)
+	assert.Equal(t, 2, strings.Count(out, "->"), out)
+	assert.Regexp(t, `n1->n2\[.*×2`, out, "redis-cli to redis-server, twice")
+}
