@@ -17,6 +17,8 @@ func FuzzParse(f *testing.F) {
 		"[::ffff:1.2.3.4]:80<-[::ffff:1.2.3.4]:1|pid=1 ret=-111 comm=x",    // mapped, ret
 		"1.2.3.4:80→5.6.7.8:1|1234 curl",                                   // free form
 		"Lost 12 events",                                                   // bpftrace's loss report
+		// bpftrace v0.17 -f json, as it really prints the arrow and a UTF-8 name
+		`{"type": "printf", "data": "[::1]:8080\uffffffe2\uffffff86\uffffff90[::1]:51044|pid=7 comm=caf\uffffffc3\uffffffa9\n"}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

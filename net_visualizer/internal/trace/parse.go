@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"strings"
 )
 
 // Kind says what a line turned out to be.
@@ -135,18 +134,18 @@ func (p *Parser) parseJSON(line []byte, ev *Event) (Kind, error) {
 	}
 	switch rec.Type {
 	case "printf":
-		var data string
-		if err := json.Unmarshal(rec.Data, &data); err != nil {
+		data, err := bpftraceString(bytes.TrimSpace(rec.Data))
+		if err != nil {
 			return Skip, fmt.Errorf("bpftrace JSON printf record without a string: %v", err)
 		}
-		data = strings.TrimSuffix(data, "\n")
-		if strings.Contains(data, "\n") {
+		data = bytes.TrimSuffix(data, []byte{'\n'})
+		if bytes.IndexByte(data, '\n') >= 0 {
 			return Skip, errors.New("bpftrace JSON printf record holds more than one line")
 		}
-		if strings.HasPrefix(strings.TrimSpace(data), "{") {
+		if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
 			return Skip, errors.New("bpftrace JSON printf record holds JSON")
 		}
-		return p.Parse([]byte(data), ev)
+		return p.Parse(data, ev)
 	case "lost_events":
 		var lost struct {
 			Events uint64 `json:"events"`

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -171,6 +172,75 @@ func TestParseBpftraceJSON(t *testing.T) {
 	for _, bad := range []string{`{"type": "printf", "data": "junk\n"}`, `{not json`, `{"type": "printf", "data": 3}`,
 		`{"type": "printf", "data": "{\"type\": \"printf\", \"data\": \"x\"}"}`} {
 		_, err = p.Parse([]byte(bad), &ev)
+		assert.Error(t, err, bad)
+	}
+}
+
+// TestParseRealBpftraceJSON reads what bpftrace v0.17 really prints with -f json. It writes
+// every byte of a string above 0x7f as a sign-extended \uffffffXX: the arrow → is
+// \uffffffe2\uffffff86\uffffff92. testdata/bpftrace-0.17-netflow_tp.json is netflow_tp.bt
+// run with -f json while a process renamed café→☃ connected to a loopback listener (srv)
+// and was refused on another port; testdata/bpftrace-0.17-printf.json is a one-liner
+// printing raw UTF-8 in a name.
+func TestParseRealBpftraceJSON(t *testing.T) {
+	const cafe = `caf\xc3\xa9\xe2\x86\x92\xe2\x98\x83` // the tracer's escaping of café→☃
+	tests := []struct {
+		file string
+		want []Event
+	}{
+		{"testdata/bpftrace-0.17-netflow_tp.json", []Event{
+			{Dir: Out, Remote: ap("127.0.0.1:47811"), Local: ap("127.0.0.1:48120"), PID: 24275, Comm: cafe, Count: 1,
+				Attrs: []Attr{{"tid", "24275"}, {"uid", "0"}, {"exe", "python3.11"}, {"cgroup", "1"}}},
+			{Dir: In, Remote: ap("127.0.0.1:48120"), Local: ap("127.0.0.1:47811"), PID: 24234, Comm: "srv", Count: 1,
+				Attrs: []Attr{{"tid", "24234"}, {"uid", "0"}, {"exe", "python3.11"}, {"cgroup", "1"}}},
+			{Dir: Out, Remote: ap("127.0.0.1:47812"), Local: ap("0.0.0.0:0"), PID: 24275, Comm: cafe, Ret: -111, Count: 1,
+				Attrs: []Attr{{"tid", "24275"}, {"uid", "0"}, {"exe", "python3.11"}, {"cgroup", "1"}}},
+		}},
+		{"testdata/bpftrace-0.17-printf.json", []Event{
+			{Dir: In, Remote: ap("[::1]:8080"), Local: ap("[::1]:51044"), PID: 7, Comm: "café☃ x", Count: 1,
+				Attrs: []Attr{{"uid", "0"}}},
+			{Dir: Out, Remote: ap("10.0.0.5:5432"), Local: ap("10.0.0.2:40312"), PID: 812, Comm: "psql", Count: 1},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			data, err := os.ReadFile(tt.file)
+			require.NoError(t, err)
+			var p Parser
+			var got []Event
+			for i, line := range strings.Split(string(data), "\n") {
+				var ev Event
+				kind, err := p.Parse([]byte(line), &ev)
+				require.NoError(t, err, "line %d: %s", i+1, line)
+				if kind == EventLine {
+					ev.Seen = false
+					got = append(got, ev)
+				}
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// TestBpftraceJSONStrings decodes the string escapes of bpftrace's JSON byte for byte.
+func TestBpftraceJSONStrings(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`"a\uffffffe2\uffffff86\uffffff92b"`, "a→b"},
+		{`"\uffffffc3\uffffffa9"`, "é"},
+		{`"\uFFFFFFC3\uFFFFFFA9"`, "é"},
+		{`"\uffffffff\uffffff80"`, "\xff\x80"}, // not UTF-8: kept as the bytes
+		{`"\u2192 \u00e9 \ud83d\ude00"`, "→ é 😀"},
+		{`"\\uffffffe2"`, `\uffffffe2`}, // an escaped backslash, then text
+		{`"\"\\\/\b\f\n\r\t"`, "\"\\/\b\f\n\r\t"},
+		{`"\u0001x"`, "\x01x"},
+		{"\"raw \xff byte\"", "raw \xff byte"},
+	} {
+		got, err := bpftraceString([]byte(tc.in))
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.want, string(got), tc.in)
+	}
+	for _, bad := range []string{`"\uzzzz"`, `"\x"`, `"abc`, `abc`, `"\u12"`, `"a"b"`} {
+		_, err := bpftraceString([]byte(bad))
 		assert.Error(t, err, bad)
 	}
 }
