@@ -41,3 +41,18 @@ func TestLifecycleSecondConnectInNextFile(t *testing.T) {
 	assert.Equal(t, 2, strings.Count(out, "->"), out)
 	assert.Regexp(t, `n1->n2\[.*×2`, out, "redis-cli to redis-server, twice")
 }
+
+// TestExcludeLoopbackDropsFailedConnects: a refused connect to 127.0.0.x has 0.0.0.0:0 as
+// its local end, and is loopback all the same.
+func TestExcludeLoopbackDropsFailedConnects(t *testing.T) {
+	in := "127.0.0.1:81→0.0.0.0:0|pid=1 ret=-111 comm=curl\n" +
+		"[::1]:81→[::]:0|pid=1 ret=-111 comm=curl\n" +
+		"[::ffff:127.0.0.9]:81→[::]:0|pid=1 ret=-111 comm=curl\n" +
+		"192.0.2.9:443→0.0.0.0:0|pid=1 ret=-110 comm=curl\n"
+	code, out, stderr := runMain(t, in, "-format", "dot", "-exclude-loopback")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, 1, strings.Count(out, "->"), out)
+	assert.Contains(t, out, "192.0.2.9:443")
+	assert.NotContains(t, out, "127.0.0")
+	assert.NotContains(t, out, "::1")
+}

@@ -21,7 +21,8 @@
 //	host         string  host= of the line (which machine captured it); "" when absent
 //	failed       bool    connect(2) failed (ret= negative, other than -EINPROGRESS)
 //	ret          int     connect(2)'s return value from ret=; 0 when absent
-//	loopback     bool    both ends are loopback addresses (127.0.0.0/8, ::1)
+//	loopback     bool    the remote end is a loopback address (127.0.0.0/8, ::1), whatever
+//	                     the local end says (a failed connect's is 0.0.0.0)
 //
 // FUNCTIONS
 //
@@ -79,7 +80,7 @@ type Conn struct {
 	Host       string `expr:"host"`        // host= of the line, "" when absent
 	Failed     bool   `expr:"failed"`
 	Ret        int    `expr:"ret"`
-	Loopback   bool   `expr:"loopback"` // both ends on loopback
+	Loopback   bool   `expr:"loopback"` // the remote end on loopback
 }
 
 // Filter is a compiled expression. Match is safe for concurrent use.
