@@ -94,9 +94,9 @@ func TestMalformedLinesAreReportedAndSkipped(t *testing.T) {
 		"127.0.0.1:4000←127.0.0.1:80|pid=2 comm=b" // no final newline
 	code, out, stderr := runMain(t, in)
 	assert.Equal(t, 0, code)
-	assert.Contains(t, stderr, "line 2: remote endpoint: port 70000 out of range\n")
-	assert.Contains(t, stderr, "line 3: no '|'")
-	assert.Contains(t, stderr, "line 4: no '|'")
+	assert.Contains(t, stderr, `line 2: remote endpoint: port 70000 out of range in "1.2.3.4:70000→1.2.3.4:1|pid=1 comm=x"`+"\n")
+	assert.Contains(t, stderr, `line 3: no '|' between the addresses and the metadata in "`+junk[:40]+`"... (3145728 bytes)`+"\n")
+	assert.Contains(t, stderr, `line 4: no '|' between the addresses and the metadata in "not a line at all\x00\xff\r"`+"\n")
 	assert.Contains(t, stderr, "net_visualizer: 5 lines, 1 connections, 2 processes, 1 edges, 3 malformed, 0 lost\n")
 	assert.Less(t, len(stderr), 2000, "errors must not echo the junk")
 	assert.Contains(t, out, "n1->n2")
@@ -113,7 +113,7 @@ func TestStrictStopsAtFirstMalformedLine(t *testing.T) {
 	code, out, stderr := runMain(t, "127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\nbad\nworse\n", "-strict")
 	assert.Equal(t, 1, code)
 	assert.Equal(t, "", out)
-	assert.Equal(t, "net_visualizer: line 2: no '|' between the addresses and the metadata\n", stderr)
+	assert.Equal(t, "net_visualizer: line 2: no '|' between the addresses and the metadata in \"bad\"\n", stderr)
 }
 
 func TestFileNamesInErrors(t *testing.T) {

@@ -278,7 +278,7 @@ func (p *pipeline) parse() {
 		ch := j.chunk
 		b.lines = uint64(ch.Lines)
 		if ch.TooLong > 0 {
-			b.bad = append(b.bad, badLine{j.in.where(ch.Line), fmt.Sprintf("line of %d bytes is longer than the %d-byte limit", ch.TooLong, trace.MaxLine)})
+			b.bad = append(b.bad, badLine{j.in.where(ch.Line), fmt.Sprintf("line of %d bytes is longer than the %d-byte limit in %s...", ch.TooLong, trace.MaxLine, trace.Excerpt(ch.Head))})
 		}
 		data, n := ch.Data, ch.Line
 		for len(data) > 0 {

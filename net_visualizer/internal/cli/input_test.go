@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -55,4 +56,24 @@ func TestExcludeLoopbackDropsFailedConnects(t *testing.T) {
 	assert.Contains(t, out, "192.0.2.9:443")
 	assert.NotContains(t, out, "127.0.0")
 	assert.NotContains(t, out, "::1")
+}
+
+// TestTooLongLineIsQuoted: a line over the limit is reported like any malformed line, with
+// its first 40 bytes quoted (escaped), though it is never buffered whole.
+func TestTooLongLineIsQuoted(t *testing.T) {
+	head := "\x1b[31m1.2.3.4:80→5.6.7.8:1|pid=1 comm=xxxxxxxxxxxxxxxxxx"
+	long := head + strings.Repeat("y", 5<<20)
+	for name, in := range map[string]string{
+		"first line": long + "\n127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\n",
+		"later line": "127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\n" + long + "\n",
+		"last line":  "127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\n" + long,
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, stderr := runMain(t, in)
+			require.Equal(t, 0, code, stderr)
+			assert.Contains(t, stderr, "longer than the")
+			assert.Contains(t, stderr, strconv.Quote(head[:40]), stderr)
+			assert.Less(t, len(stderr), 1000)
+		})
+	}
 }

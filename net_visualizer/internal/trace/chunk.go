@@ -11,7 +11,11 @@ type Chunk struct {
 	Line    int    // the number of the first line in Data (or of the long line)
 	Lines   int    // how many lines Data holds
 	TooLong int    // > 0: Data is empty and line Line was this many bytes, over MaxLine
+	Head    []byte // with TooLong: the line's first bytes, at most 40, for its message
 }
+
+// headOf copies the first bytes of a line too long to keep.
+func headOf(b []byte) []byte { return append([]byte(nil), b[:min(len(b), 40)]...) }
 
 // ChunkReader cuts a stream into blocks of whole lines, so that several goroutines can parse
 // one stream. Like LineReader it never buffers more than MaxLine of a single line.
@@ -53,7 +57,7 @@ func (c *ChunkReader) Next(buf []byte) (Chunk, error) {
 			// Only the first line can be over the limit: buf grew only while it had no newline.
 			if first := from + bytes.IndexByte(buf[from:], '\n'); first > MaxLine {
 				c.carry = append(c.carry, buf[first+1:]...)
-				ch := Chunk{Line: c.line, Lines: 1, TooLong: first}
+				ch := Chunk{Line: c.line, Lines: 1, TooLong: first, Head: headOf(buf)}
 				c.line++
 				return ch, nil
 			}
@@ -65,7 +69,7 @@ func (c *ChunkReader) Next(buf []byte) (Chunk, error) {
 			return ch, nil
 		}
 		if len(buf) > MaxLine {
-			return c.skipLong(len(buf))
+			return c.skipLong(len(buf), headOf(buf))
 		}
 		if cap(buf)-len(buf) < max(c.size/2, 1) {
 			grown := make([]byte, len(buf), max(2*cap(buf), len(buf)+c.size))
@@ -82,7 +86,7 @@ func (c *ChunkReader) Next(buf []byte) (Chunk, error) {
 }
 
 // skipLong reads and drops the rest of a line that is over MaxLine, keeping what follows it.
-func (c *ChunkReader) skipLong(seen int) (Chunk, error) {
+func (c *ChunkReader) skipLong(seen int, head []byte) (Chunk, error) {
 	total := seen
 	scratch := make([]byte, 64<<10)
 	for {
@@ -101,7 +105,7 @@ func (c *ChunkReader) skipLong(seen int) (Chunk, error) {
 			break
 		}
 	}
-	ch := Chunk{Line: c.line, Lines: 1, TooLong: total}
+	ch := Chunk{Line: c.line, Lines: 1, TooLong: total, Head: head}
 	c.line++
 	return ch, nil
 }

@@ -71,9 +71,29 @@ var (
 	lostSuffix   = []byte(" events")
 )
 
+// LineError is a malformed line: why, and the line quoted (see excerpt).
+type LineError struct {
+	Err   error
+	Quote string // at most 40 bytes of the line, as a Go string literal
+}
+
+func (e *LineError) Error() string { return e.Err.Error() + " in " + e.Quote }
+func (e *LineError) Unwrap() error { return e.Err }
+
 // Parse reads one line (without its newline; a trailing "\r" is ignored) into ev, reusing
-// ev's Attrs storage. It returns what the line was; for a malformed line, an error saying why.
+// ev's Attrs storage. It returns what the line was; for a malformed line, a *LineError
+// saying why and quoting the line (for a bpftrace JSON record, the trace line inside it).
 func (p *Parser) Parse(line []byte, ev *Event) (Kind, error) {
+	kind, err := p.parse(line, ev)
+	if err != nil {
+		if _, ok := err.(*LineError); !ok {
+			err = &LineError{Err: err, Quote: excerpt(line)}
+		}
+	}
+	return kind, err
+}
+
+func (p *Parser) parse(line []byte, ev *Event) (Kind, error) {
 	line = bytes.TrimSuffix(line, []byte{'\r'})
 	trimmed := bytes.TrimSpace(line)
 	if len(trimmed) == 0 {
@@ -468,7 +488,14 @@ func trimPadding(b []byte) []byte {
 	}
 }
 
-// excerpt quotes at most 40 bytes of b for an error message.
+// Excerpt quotes at most 40 bytes of b for a message about a malformed line, as the
+// parser's own messages do.
+func Excerpt(b []byte) string { return excerpt(b) }
+
+// excerpt quotes at most 40 bytes of b for an error message, as a Go string literal: a byte
+// that is not printable UTF-8 (a control character, a broken sequence, a line cut in the
+// middle of a character) is written as an escape, so no byte of a hostile line reaches a
+// terminal or a log raw.
 func excerpt(b []byte) string {
 	const max = 40
 	if len(b) > max {

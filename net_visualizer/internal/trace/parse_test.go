@@ -3,8 +3,10 @@ package trace
 import (
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -242,5 +244,71 @@ func TestBpftraceJSONStrings(t *testing.T) {
 	for _, bad := range []string{`"\uzzzz"`, `"\x"`, `"abc`, `abc`, `"\u12"`, `"a"b"`} {
 		_, err := bpftraceString([]byte(bad))
 		assert.Error(t, err, bad)
+	}
+}
+
+// TestParseErrorsQuoteTheLine: every message about a malformed line quotes the line, at
+// most 40 bytes of it, escaped so that no byte of it reaches a terminal raw. One case per
+// error path of the parser.
+func TestParseErrorsQuoteTheLine(t *testing.T) {
+	long := "1.2.3.4:80→5.6.7.8:1|pid=1 uid=2 gid=3 junk comm=" + strings.Repeat("x", 100)
+	tests := []struct {
+		name, line, want string
+		quote            string // the quote expected, when the line is not the one quoted
+	}{
+		{name: "no bar", line: "1.2.3.4:80→5.6.7.8:1 pid=1 comm=a", want: "no '|'"},
+		{name: "no arrow", line: "1.2.3.4:80 5.6.7.8:1|pid=1 comm=a", want: "no arrow"},
+		{name: "bad arrow", line: "1.2.3.4:80-5.6.7.8:1|pid=1 comm=a", want: "no arrow"},
+		{name: "two arrows", line: "1.2.3.4:80→5.6.7.8:1→1.1.1.1:2|pid=1 comm=a", want: "no arrow"},
+		{name: "remote: no port", line: "1.2.3.4→5.6.7.8:1|pid=1 comm=a", want: "no :port"},
+		{name: "remote: empty port", line: "1.2.3.4:→5.6.7.8:1|pid=1 comm=a", want: "empty port"},
+		{name: "remote: port long", line: "1.2.3.4:1234567→5.6.7.8:1|pid=1 comm=a", want: "out of range"},
+		{name: "remote: port not a number", line: "1.2.3.4:8x→5.6.7.8:1|pid=1 comm=a", want: "not a number"},
+		{name: "remote: port too big", line: "1.2.3.4:70000→5.6.7.8:1|pid=1 comm=a", want: "out of range"},
+		{name: "remote: v6 brackets", line: "[2001:db8::1:80→5.6.7.8:1|pid=1 comm=a", want: "brackets"},
+		{name: "remote: bad v6", line: "[2001:zz8::1]:80→5.6.7.8:1|pid=1 comm=a", want: "invalid address"},
+		{name: "remote: v4 in brackets", line: "[1.2.3.4]:80→5.6.7.8:1|pid=1 comm=a", want: "invalid address"},
+		{name: "remote: bad v4", line: "1.2.3.400:80→5.6.7.8:1|pid=1 comm=a", want: "invalid address"},
+		{name: "local: bad", line: "1.2.3.4:80→5.6.7:1|pid=1 comm=a", want: "local endpoint"},
+		{name: "no comm, bare token", line: "1.2.3.4:80→5.6.7.8:1|pid=1 junk", want: "no comm="},
+		{name: "no comm", line: "1.2.3.4:80→5.6.7.8:1|pid=1 uid=3", want: "no comm="},
+		{name: "not key=value", line: "1.2.3.4:80→5.6.7.8:1|pid=1 junk comm=a", want: "not key=value"},
+		{name: "empty key", line: "1.2.3.4:80→5.6.7.8:1|pid=1 =3 comm=a", want: "not key=value"},
+		{name: "bad pid", line: "1.2.3.4:80→5.6.7.8:1|pid=-1 comm=a", want: "not a process id"},
+		{name: "bad ret", line: "1.2.3.4:80→5.6.7.8:1|pid=1 ret=x comm=a", want: "ret="},
+		{name: "bad count", line: "1.2.3.4:80→5.6.7.8:1|pid=1 count=0 comm=a", want: "count="},
+		{name: "no pid", line: "1.2.3.4:80→5.6.7.8:1|uid=3 comm=a", want: "no pid="},
+		{name: "free form", line: "1.2.3.4:80→5.6.7.8:1|curl", want: "neither"},
+		{name: "long line", line: long, want: "not key=value"},
+		{name: "hostile bytes", line: "1.2.3.4:80 5.6.7.8:1|pid=1 comm=\x1b[2J\x07\xff\r\x00", want: "no arrow"},
+		{name: "json: not json", line: `{not json`, want: "bpftrace JSON"},
+		{name: "json: printf not a string", line: `{"type": "printf", "data": 3}`, want: "without a string"},
+		{name: "json: bad escape", line: `{"type": "printf", "data": "\uzzzz"}`, want: "bpftrace JSON"},
+		{name: "json: two lines", line: `{"type": "printf", "data": "a\nb\n"}`, want: "more than one line"},
+		{name: "json: json inside", line: `{"type": "printf", "data": "{\"a\": 1}"}`, want: "holds JSON"},
+		{name: "json: bad lost_events", line: `{"type": "lost_events", "data": "x"}`, want: "lost_events"},
+		{name: "json: the line inside", line: `{"type": "printf", "data": "1.2.3.4:80 5.6.7.8:1|pid=1 comm=a\n"}`,
+			want: "no arrow", quote: `"1.2.3.4:80 5.6.7.8:1|pid=1 comm=a"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p Parser
+			var ev Event
+			_, err := p.Parse([]byte(tt.line), &ev)
+			require.Error(t, err)
+			msg := err.Error()
+			assert.Contains(t, msg, tt.want)
+			quote := tt.quote
+			if quote == "" {
+				quote = strconv.Quote(tt.line[:min(len(tt.line), 40)])
+			}
+			assert.Contains(t, msg, quote)
+			for i := 0; i < len(msg); i++ {
+				if c := msg[i]; c < 0x20 || c == 0x7f {
+					t.Fatalf("raw control byte %#x in %q", c, msg)
+				}
+			}
+			assert.True(t, utf8.ValidString(msg), "%q", msg)
+		})
 	}
 }
