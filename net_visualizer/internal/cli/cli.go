@@ -446,7 +446,7 @@ func openInput(in input) (io.Reader, func(), error) {
 // viewer never sees half a graph) or to stdout.
 func writeOutput(g *graph.Graph, o options, stdout io.Writer) error {
 	if o.output == "" {
-		return render.Write(stdout, g, o.format)
+		return render.Write(context.TODO(), stdout, g, o.format)
 	}
 	dir, base := filepath.Split(o.output)
 	if dir == "" {
@@ -457,7 +457,7 @@ func writeOutput(g *graph.Graph, o options, stdout io.Writer) error {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if err := render.Write(tmp, g, o.format); err != nil {
+	if err := render.Write(context.TODO(), tmp, g, o.format); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -222,6 +222,33 @@ func TestHostileNamesStayLiteral(t *testing.T) {
 	assert.Contains(t, comms, `bad\xffutf8`)
 }
 
+// TestNamesAreDrawnAsText: Graphviz draws a name's UTF-8 as text, a whole exe= name
+// (-group-by exe), and an "&amp;" in a name or a -names label as "&amp;", not "&".
+func TestNamesAreDrawnAsText(t *testing.T) {
+	needGraphviz(t)
+	svgText := func(args ...string) []string {
+		t.Helper()
+		code, out, stderr := runMain(t, "", append([]string{"-q", "-hosts", "", "-format", "svg"}, args...)...)
+		require.Equal(t, 0, code, stderr)
+		var texts []string
+		for _, m := range regexp.MustCompile(`<text[^>]*>([^<]*)</text>`).FindAllStringSubmatch(out, -1) {
+			texts = append(texts, m[1]) // as SVG writes it: &amp; is "&"
+		}
+		return texts
+	}
+	texts := svgText("-names", "testdata/unicode-names.txt", "testdata/unicode.trace")
+	assert.Contains(t, texts, "café→☃")
+	assert.Contains(t, texts, "日本語")
+	assert.Contains(t, texts, `txt\xe2\x80\xaeexe.sh`, "U+202E, which would reverse the text, stays escaped")
+	assert.Contains(t, texts, `bad\xff\x0a`, "invalid UTF-8 and control bytes stay escaped")
+	assert.Contains(t, texts, "&amp;amp; &amp;lt;b&amp;gt;", "shown as the text &amp; &lt;b&gt;")
+	assert.Contains(t, texts, "R&amp;amp;D &amp;lt;lab&amp;gt;", "a -names label too")
+	assert.Contains(t, texts, "café API")
+	texts = svgText("-group-by", "exe", "testdata/unicode.trace")
+	assert.Contains(t, texts, "the café→☃ reverse proxy daemon, long name", "an exe= is shown whole")
+	assert.Contains(t, texts, "café server")
+}
+
 func unescapeDOT(s string) string {
 	return strings.NewReplacer(`\\`, `\`, `\"`, `"`, `\n`, "\n").Replace(s)
 }
@@ -440,6 +467,10 @@ func TestOptionGolden(t *testing.T) {
 		{"mermaid.mmd", []string{"-format", "mermaid", "-group-by", "comm", "testdata/busy.trace"}},
 		{"fleet.dot", []string{"web=testdata/fleet-web.trace", "db=testdata/fleet-db.trace"}},
 		{"fleet.json", []string{"-format", "json", "web=testdata/fleet-web.trace", "db=testdata/fleet-db.trace"}},
+		{"unicode-group-by-exe.dot", []string{"-group-by", "exe", "testdata/unicode.trace"}},
+		{"unicode-group-by-exe.json", []string{"-format", "json", "-group-by", "exe", "testdata/unicode.trace"}},
+		{"unicode-names.dot", []string{"-names", "testdata/unicode-names.txt", "testdata/unicode.trace"}},
+		{"unicode.mmd", []string{"-format", "mermaid", "testdata/unicode.trace"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
