@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -206,11 +207,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return g
 	}
-	if err := rd.loop(ctx, func() error { return writeOutput(final(), o, stdout) }, tick); err != nil {
+	// A snapshot stops when interrupted (it is drawn again whole just after); the final
+	// graph is written whatever happens, unless Abort.
+	snapshot := func() error { return writeOutput(ctx, final(), o, stdout) }
+	if err := rd.loop(ctx, snapshot, tick); err != nil {
 		return err
 	}
 	g := final()
-	if err := writeOutput(g, o, stdout); err != nil {
+	if err := writeOutput(context.Background(), g, o, stdout); err != nil {
 		return err
 	}
 	if !o.quiet {
@@ -287,7 +291,7 @@ func (r *reading) loop(ctx context.Context, snapshot func() error, tick ...<-cha
 				return nil
 			}
 		case <-every:
-			if err := snapshot(); err != nil {
+			if err := snapshot(); err != nil && ctx.Err() == nil {
 				return err
 			}
 			continue
@@ -443,21 +447,28 @@ func openInput(in input) (io.Reader, func(), error) {
 }
 
 // writeOutput renders g to -o FILE (through a temporary file renamed into place, so that a
-// viewer never sees half a graph) or to stdout.
-func writeOutput(g *graph.Graph, o options, stdout io.Writer) error {
+// viewer never sees half a graph) or to stdout. Cancelling ctx, or Abort, stops Graphviz.
+func writeOutput(ctx context.Context, g *graph.Graph, o options, stdout io.Writer) error {
+	if !beginRender() {
+		return errAborted
+	}
+	defer aborting.renders.Done()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(aborting.ctx, stop)()
 	if o.output == "" {
-		return render.Write(context.TODO(), stdout, g, o.format)
+		return render.Write(ctx, stdout, g, o.format)
 	}
 	dir, base := filepath.Split(o.output)
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
+	tmp, err := createTemp(dir, "."+base+".tmp*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if err := render.Write(context.TODO(), tmp, g, o.format); err != nil {
+	defer removeTemp(tmp.Name()) // a no-op once renamed
+	if err := render.Write(ctx, tmp, g, o.format); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -469,6 +480,69 @@ func writeOutput(g *graph.Graph, o options, stdout io.Writer) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), o.output)
+}
+
+// aborting is what Abort needs: the temporary files being written, the renders under way.
+var aborting = struct {
+	sync.Mutex
+	ctx     context.Context // cancelled by Abort
+	cancel  context.CancelFunc
+	temps   map[string]bool
+	renders sync.WaitGroup
+}{temps: map[string]bool{}}
+
+func init() { aborting.ctx, aborting.cancel = context.WithCancel(context.Background()) }
+
+var errAborted = errors.New("aborted")
+
+// beginRender counts a render for Abort to wait for; false once aborted.
+func beginRender() bool {
+	aborting.Lock()
+	defer aborting.Unlock()
+	if aborting.ctx.Err() != nil {
+		return false
+	}
+	aborting.renders.Add(1)
+	return true
+}
+
+// createTemp is os.CreateTemp, recording the file for Abort; after Abort it creates nothing.
+func createTemp(dir, pattern string) (*os.File, error) {
+	aborting.Lock()
+	defer aborting.Unlock()
+	if aborting.ctx.Err() != nil {
+		return nil, errAborted
+	}
+	f, err := os.CreateTemp(dir, pattern)
+	if err == nil {
+		aborting.temps[f.Name()] = true
+	}
+	return f, err
+}
+
+func removeTemp(name string) {
+	aborting.Lock()
+	defer aborting.Unlock()
+	os.Remove(name)
+	delete(aborting.temps, name)
+}
+
+// Abort ends every run at once: main calls it on a second SIGINT or SIGTERM, then exits. It
+// kills Graphviz, removes the temporary file of any -o output being written (the file itself
+// keeps its last whole graph), and waits a moment for the renders to stop.
+func Abort() {
+	aborting.Lock()
+	aborting.cancel()
+	for name := range aborting.temps {
+		os.Remove(name)
+	}
+	aborting.Unlock()
+	done := make(chan struct{})
+	go func() { aborting.renders.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second): // a render busy in Go code: its file is already gone
+	}
 }
 
 func isTerminal(w io.Writer) bool {
