@@ -218,11 +218,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	if !o.quiet {
-		s := g.Stats
-		fmt.Fprintf(stderr, "net_visualizer: %d lines, %d connections, %d processes, %d edges, %d malformed, %d lost\n",
-			s.Lines, s.Connections, s.Processes, s.Edges, s.Malformed, s.Lost)
+		if s := g.Stats; s.Old == nil {
+			fmt.Fprintf(stderr, "net_visualizer: %s\n", summary(&s))
+		} else {
+			fmt.Fprintf(stderr, "net_visualizer: new capture: %s; old capture (-diff): %s\n", summary(&s), summary(s.Old))
+		}
 	}
 	return nil
+}
+
+// summary is the end-of-run line's counts.
+func summary(s *graph.Stats) string {
+	return fmt.Sprintf("%d lines, %d connections, %d processes, %d edges, %d malformed, %d lost",
+		s.Lines, s.Connections, s.Processes, s.Edges, s.Malformed, s.Lost)
 }
 
 // reading is one pass over some inputs into a graph.

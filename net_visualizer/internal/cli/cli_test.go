@@ -596,6 +596,41 @@ func TestDiff(t *testing.T) {
 	assert.Contains(t, edges, "ext:198.51.100.200 -> sshd x1 added")
 }
 
+// TestDiffCountsEachCapture: with -diff the counts are each capture's own, said to be so:
+// the new capture's as its alone, the old one's apart, never the two mixed.
+func TestDiffCountsEachCapture(t *testing.T) {
+	type stats struct {
+		Lines, Malformed, Events, Connections, Processes, Edges, Lost int
+		Old                                                           *stats
+	}
+	statsOf := func(args ...string) (stats, string) {
+		t.Helper()
+		code, out, stderr := runMain(t, "", append([]string{"-hosts", "", "-group-by", "comm", "-format", "json"}, args...)...)
+		require.Equal(t, 0, code, stderr)
+		var g struct{ Stats stats }
+		require.NoError(t, json.Unmarshal([]byte(out), &g))
+		return g.Stats, stderr
+	}
+	summary := func(s stats) string {
+		return fmt.Sprintf("%d lines, %d connections, %d processes, %d edges, %d malformed, %d lost",
+			s.Lines, s.Connections, s.Processes, s.Edges, s.Malformed, s.Lost)
+	}
+	newer, _ := statsOf("testdata/busy.trace")
+	older, _ := statsOf("testdata/busy-old.trace")
+	diff, stderr := statsOf("-diff", "testdata/busy-old.trace", "testdata/busy.trace")
+	require.NotNil(t, diff.Old, "stats.old: the old capture's counts")
+	assert.Equal(t, older, *diff.Old)
+	diff.Old = nil
+	assert.Equal(t, newer, diff)
+	assert.Equal(t, "net_visualizer: new capture: "+summary(newer)+"; old capture (-diff): "+summary(older)+"\n", stderr)
+
+	code, out, _ := runMain(t, "", "-q", "-hosts", "", "-group-by", "comm", "-diff", "testdata/busy-old.trace", "testdata/busy.trace")
+	require.Equal(t, 0, code)
+	title := fmt.Sprintf(`label="netflow, new capture: %d processes, %d connections; old capture: %d processes, %d connections\n`,
+		newer.Processes, newer.Connections, older.Processes, older.Connections)
+	assert.Contains(t, out, title)
+}
+
 // TestLostEventsMarkTheGraphIncomplete: the tracer's reports of lost events reach the
 // picture's title, the JSON and the summary line.
 func TestLostEventsMarkTheGraphIncomplete(t *testing.T) {

@@ -183,10 +183,17 @@ func EdgeLabel(e *graph.Edge, sep string) string {
 	return b.String()
 }
 
-// Title is the graph's caption, with the warning when the trace is incomplete.
+// Title is the graph's caption, with the warning when the trace is incomplete. For a diff it
+// gives each capture's counts.
 func Title(g *graph.Graph) string {
 	s := g.Stats
-	t := fmt.Sprintf("netflow: %s, %s", plural(s.Processes, "process"), plural(int(s.Connections), "connection"))
+	counts := func(s *graph.Stats) string {
+		return plural(s.Processes, "process") + ", " + plural(int(s.Connections), "connection")
+	}
+	t := "netflow: " + counts(&s)
+	if s.Old != nil {
+		t = "netflow, new capture: " + counts(&s) + "; old capture: " + counts(s.Old)
+	}
 	var added, removed int
 	for _, e := range g.Edges {
 		switch e.Diff {
@@ -199,8 +206,14 @@ func Title(g *graph.Graph) string {
 	if added+removed > 0 {
 		t += fmt.Sprintf("\nchanged: %s added (green), %s removed (grey)", plural(added, "edge"), plural(removed, "edge"))
 	}
-	if s.Lost > 0 {
+	switch {
+	case s.Old != nil && s.Lost > 0:
+		t += fmt.Sprintf("\nINCOMPLETE: the tracer lost %d events in the new capture", s.Lost)
+	case s.Lost > 0:
 		t += fmt.Sprintf("\nINCOMPLETE: the tracer lost %d events", s.Lost)
+	}
+	if s.Old != nil && s.Old.Lost > 0 {
+		t += fmt.Sprintf("\nINCOMPLETE: the tracer lost %d events in the old capture", s.Old.Lost)
 	}
 	return t
 }
@@ -320,7 +333,7 @@ type jsonGraph struct {
 	Nodes []jsonNode  `json:"nodes"`
 	Edges []jsonEdge  `json:"edges"`
 	Stats graph.Stats `json:"stats"`
-	// Incomplete is true when the tracer reported lost events.
+	// Incomplete is true when the tracer reported lost events (in either capture of a diff).
 	Incomplete bool `json:"incomplete"`
 }
 
@@ -350,7 +363,7 @@ type jsonEdge struct {
 // JSON writes g in the JSON shape the README documents.
 func JSON(w io.Writer, g *graph.Graph) error {
 	out := jsonGraph{Nodes: make([]jsonNode, 0, len(g.Nodes)), Edges: make([]jsonEdge, 0, len(g.Edges)),
-		Stats: g.Stats, Incomplete: g.Stats.Lost > 0}
+		Stats: g.Stats, Incomplete: g.Stats.Lost > 0 || (g.Stats.Old != nil && g.Stats.Old.Lost > 0)}
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
 		jn := jsonNode{ID: n.ID, Kind: n.Kind.String(), Host: Text(n.Host)}
