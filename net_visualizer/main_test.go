@@ -63,7 +63,7 @@ func TestSIGINTWritesTheGraph(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(got), "n1->n2")
 	assert.True(t, strings.HasSuffix(string(got), "}\n"), "the DOT is complete")
-	assert.Contains(t, string(errText), "2 lines, 1 connections")
+	assert.Contains(t, string(errText), "2 lines, 1 connection,")
 }
 
 // TestClosedStdoutEndsQuietly is `net_visualizer big.trace | head -1`.

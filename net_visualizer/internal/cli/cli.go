@@ -217,6 +217,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := writeOutput(context.Background(), g, o, stdout); err != nil {
 		return err
 	}
+	if o.focus != "" && len(g.Nodes) == 0 {
+		// Focus drops the nodes on no edge, so an empty graph means no node matched.
+		fmt.Fprintf(stderr, "net_visualizer: -focus %q matches no node\n", o.focus)
+	}
 	if !o.quiet {
 		if s := g.Stats; s.Old == nil {
 			fmt.Fprintf(stderr, "net_visualizer: %s\n", summary(&s))
@@ -229,8 +233,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // summary is the end-of-run line's counts.
 func summary(s *graph.Stats) string {
-	return fmt.Sprintf("%d lines, %d connections, %d processes, %d edges, %d malformed, %d lost",
-		s.Lines, s.Connections, s.Processes, s.Edges, s.Malformed, s.Lost)
+	count := func(n uint64, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	}
+	return fmt.Sprintf("%s, %s, %s, %s, %d malformed, %d lost", count(s.Lines, "line", "lines"),
+		count(s.Connections, "connection", "connections"), count(uint64(s.Processes), "process", "processes"),
+		count(uint64(s.Edges), "edge", "edges"), s.Malformed, s.Lost)
 }
 
 // reading is one pass over some inputs into a graph.

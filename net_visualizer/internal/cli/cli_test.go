@@ -97,7 +97,7 @@ func TestMalformedLinesAreReportedAndSkipped(t *testing.T) {
 	assert.Contains(t, stderr, "line 2: remote endpoint: port 70000 out of range\n")
 	assert.Contains(t, stderr, "line 3: no '|'")
 	assert.Contains(t, stderr, "line 4: no '|'")
-	assert.Contains(t, stderr, "net_visualizer: 5 lines, 1 connections, 2 processes, 1 edges, 3 malformed, 0 lost\n")
+	assert.Contains(t, stderr, "net_visualizer: 5 lines, 1 connection, 2 processes, 1 edge, 3 malformed, 0 lost\n")
 	assert.Less(t, len(stderr), 2000, "errors must not echo the junk")
 	assert.Contains(t, out, "n1->n2")
 }
@@ -339,7 +339,7 @@ func TestInterruptWritesWhatWasRead(t *testing.T) {
 		t.Fatal("Main did not return after cancel while its input was still open")
 	}
 	assert.Contains(t, out.String(), "n1->n2")
-	assert.Contains(t, errb.String(), "2 lines, 1 connections, 2 processes, 1 edges")
+	assert.Contains(t, errb.String(), "2 lines, 1 connection, 2 processes, 1 edge")
 }
 
 const csvHeader = "Timestamp,Event Type,PID,TID,Command,Domain,Socket Type,Protocol,IP Version,Local Address,Remote Address,Local Port,Remote Port,File Descriptor,Backlog,Latency,Return Value\n"
@@ -594,6 +594,28 @@ func TestDiff(t *testing.T) {
 	assert.Contains(t, edges, "php-fpm8.2 -> redis-server x1 removed")
 	assert.Contains(t, edges, "php-fpm8.2 -> ext:198.51.100.7:443 x1 added")
 	assert.Contains(t, edges, "ext:198.51.100.200 -> sshd x1 added")
+}
+
+// TestFocusMatchingNothingSaysSo: an empty graph because -focus names no node is said on
+// standard error (even with -q); the run still exits 0, as for any empty graph.
+func TestFocusMatchingNothingSaysSo(t *testing.T) {
+	for _, q := range [][]string{nil, {"-q"}} {
+		code, out, stderr := runMain(t, "", append(q, "-focus", "ngnix", "testdata/busy.trace")...)
+		assert.Equal(t, 0, code)
+		assert.Contains(t, stderr, "net_visualizer: -focus \"ngnix\" matches no node\n")
+		assert.NotContains(t, out, "->")
+	}
+	code, _, stderr := runMain(t, "", "-focus", "nginx", "testdata/busy.trace")
+	assert.Equal(t, 0, code)
+	assert.NotContains(t, stderr, "matches no node")
+}
+
+// TestSummaryLineSaysOneInTheSingular: "1 line, 1 connection", not "1 lines, 1 connections".
+func TestSummaryLineSaysOneInTheSingular(t *testing.T) {
+	_, _, stderr := runMain(t, "198.51.100.1:443→10.0.0.2:40000|pid=1 comm=curl\n")
+	assert.Equal(t, "net_visualizer: 1 line, 1 connection, 1 process, 1 edge, 0 malformed, 0 lost\n", stderr)
+	_, _, stderr = runMain(t, "198.51.100.1:443→10.0.0.2:40000|pid=1 comm=curl\n198.51.100.1:443→10.0.0.2:40001|pid=2 comm=curl\n")
+	assert.Equal(t, "net_visualizer: 2 lines, 2 connections, 2 processes, 2 edges, 0 malformed, 0 lost\n", stderr)
 }
 
 // TestDiffCountsEachCapture: with -diff the counts are each capture's own, said to be so:
