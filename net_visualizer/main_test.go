@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"netflow/internal/version"
 )
 
 // buildBinary builds this command the way seed 002 runs it: `go build main.go` in this directory.
@@ -308,4 +312,39 @@ func TestTerminalSIGINTDuringASnapshot(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, "no temporary file is left behind")
+}
+
+// TestVersionFlag: -version names the release and the commit; a binary that carries no
+// commit (go build main.go, go run) says "unknown".
+func TestVersionFlag(t *testing.T) {
+	want := "net_visualizer " + version.Version + " (commit unknown, " + runtime.Version() + ")\n"
+	out, err := exec.Command(buildBinary(t), "-version").Output()
+	require.NoError(t, err)
+	assert.Equal(t, want, string(out))
+	out, err = exec.Command("go", "run", "main.go", "-version").Output()
+	require.NoError(t, err)
+	assert.Equal(t, want, string(out))
+}
+
+// TestVersionNamesTheCommit: go build inside a git checkout stamps the commit, which
+// -version shows (this needs the commit stamp: skipped in a git worktree, where go does not
+// stamp, or when there is no git).
+func TestVersionNamesTheCommit(t *testing.T) {
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skip("not in a git checkout")
+	}
+	bin := filepath.Join(t.TempDir(), "net_visualizer")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "GOFLAGS=-buildvcs=true")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	info, err := exec.Command("go", "version", "-m", bin).Output()
+	require.NoError(t, err)
+	if !strings.Contains(string(info), "vcs.revision=") {
+		t.Skip("go build stamped no commit here (a git worktree?)")
+	}
+	out, err = exec.Command(bin, "-version").Output()
+	require.NoError(t, err)
+	assert.Regexp(t, "^net_visualizer "+regexp.QuoteMeta(version.Version)+" \\(commit "+string(head[:7])+"(-dirty)?, go", string(out))
 }

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"netflow/internal/version"
 	"netflow/net_visualizer/internal/filter"
 	"netflow/net_visualizer/internal/graph"
 	"netflow/net_visualizer/internal/names"
@@ -34,11 +35,12 @@ var Doc string
 const maxReported = 100
 
 type options struct {
-	every  time.Duration
-	format string
-	output string
-	strict bool
-	quiet  bool
+	every   time.Duration
+	format  string
+	output  string
+	strict  bool
+	quiet   bool
+	version bool
 
 	groupBy         string
 	filter          string
@@ -58,6 +60,9 @@ type options struct {
 	resolver *names.Resolver
 }
 
+// errVersion ends a run that printed its version (-version).
+var errVersion = errors.New("version printed")
+
 // usageError is a bad command line: exit status 2.
 type usageError struct{ msg string }
 
@@ -70,7 +75,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp), errors.Is(err, errVersion):
 		return 0
 	case errors.Is(err, syscall.EPIPE):
 		return 0 // the reader of our output went away (| head): nothing left to say
@@ -92,6 +97,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.output, "o", "", "")
 	fs.BoolVar(&o.strict, "strict", false, "")
 	fs.BoolVar(&o.quiet, "q", false, "")
+	fs.BoolVar(&o.version, "version", false, "")
 	fs.DurationVar(&o.every, "every", 0, "")
 	fs.StringVar(&o.groupBy, "group-by", string(graph.ByProcess), "")
 	fs.StringVar(&o.filter, "filter", "", "")
@@ -132,6 +138,10 @@ func parseFlags(args []string, stdout io.Writer) (options, []string, error) {
 		}
 		inputs = append(inputs, left[0])
 		rest = left[1:]
+	}
+	if o.version {
+		fmt.Fprintln(stdout, version.String("net_visualizer"))
+		return o, nil, errVersion
 	}
 	if !slices.Contains(render.Formats, o.format) {
 		return o, nil, usageError{fmt.Sprintf("-format %q: want one of %s", o.format, strings.Join(render.Formats, ", "))}
