@@ -13,16 +13,35 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"netflow/net_visualizer/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM stops reading and writes the graph; the second ends the
+	// run at once, once cli.Abort has removed its temporary file. The handler stays
+	// installed for that: restoring the default would let the second signal kill the
+	// process before it cleans up, or, when it was started with SIGINT ignored (a script's
+	// background job), not end it at all. Notify un-ignores SIGINT in that case.
+	ctx, interrupted := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	exit := make(chan int, 2)
+	var aborted atomic.Bool
 	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C kills at once
+		<-sigs
+		interrupted()
+		s := <-sigs
+		aborted.Store(true) // before Abort, so a Main it ends does not pick the status
+		cli.Abort()
+		exit <- 128 + int(s.(syscall.Signal))
 	}()
-	os.Exit(cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	go func() {
+		if code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); !aborted.Load() {
+			exit <- code
+		}
+	}()
+	os.Exit(<-exit)
 }

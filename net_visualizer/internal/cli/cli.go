@@ -15,9 +15,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"netflow/internal/version"
 	"netflow/net_visualizer/internal/filter"
 	"netflow/net_visualizer/internal/graph"
 	"netflow/net_visualizer/internal/names"
@@ -33,11 +35,12 @@ var Doc string
 const maxReported = 100
 
 type options struct {
-	every  time.Duration
-	format string
-	output string
-	strict bool
-	quiet  bool
+	every   time.Duration
+	format  string
+	output  string
+	strict  bool
+	quiet   bool
+	version bool
 
 	groupBy         string
 	filter          string
@@ -57,6 +60,9 @@ type options struct {
 	resolver *names.Resolver
 }
 
+// errVersion ends a run that printed its version (-version).
+var errVersion = errors.New("version printed")
+
 // usageError is a bad command line: exit status 2.
 type usageError struct{ msg string }
 
@@ -69,7 +75,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp), errors.Is(err, errVersion):
 		return 0
 	case errors.Is(err, syscall.EPIPE):
 		return 0 // the reader of our output went away (| head): nothing left to say
@@ -91,6 +97,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.output, "o", "", "")
 	fs.BoolVar(&o.strict, "strict", false, "")
 	fs.BoolVar(&o.quiet, "q", false, "")
+	fs.BoolVar(&o.version, "version", false, "")
 	fs.DurationVar(&o.every, "every", 0, "")
 	fs.StringVar(&o.groupBy, "group-by", string(graph.ByProcess), "")
 	fs.StringVar(&o.filter, "filter", "", "")
@@ -131,6 +138,10 @@ func parseFlags(args []string, stdout io.Writer) (options, []string, error) {
 		}
 		inputs = append(inputs, left[0])
 		rest = left[1:]
+	}
+	if o.version {
+		fmt.Fprintln(stdout, version.String("net_visualizer"))
+		return o, nil, errVersion
 	}
 	if !slices.Contains(render.Formats, o.format) {
 		return o, nil, usageError{fmt.Sprintf("-format %q: want one of %s", o.format, strings.Join(render.Formats, ", "))}
@@ -206,19 +217,41 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return g
 	}
-	if err := rd.loop(ctx, func() error { return writeOutput(final(), o, stdout) }, tick); err != nil {
+	// A snapshot stops when interrupted (it is drawn again whole just after); the final
+	// graph is written whatever happens, unless Abort.
+	snapshot := func() error { return writeOutput(ctx, final(), o, stdout) }
+	if err := rd.loop(ctx, snapshot, tick); err != nil {
 		return err
 	}
 	g := final()
-	if err := writeOutput(g, o, stdout); err != nil {
+	if err := writeOutput(context.Background(), g, o, stdout); err != nil {
 		return err
 	}
+	if o.focus != "" && len(g.Nodes) == 0 {
+		// Focus drops the nodes on no edge, so an empty graph means no node matched.
+		fmt.Fprintf(stderr, "net_visualizer: -focus %q matches no node\n", o.focus)
+	}
 	if !o.quiet {
-		s := g.Stats
-		fmt.Fprintf(stderr, "net_visualizer: %d lines, %d connections, %d processes, %d edges, %d malformed, %d lost\n",
-			s.Lines, s.Connections, s.Processes, s.Edges, s.Malformed, s.Lost)
+		if s := g.Stats; s.Old == nil {
+			fmt.Fprintf(stderr, "net_visualizer: %s\n", summary(&s))
+		} else {
+			fmt.Fprintf(stderr, "net_visualizer: new capture: %s; old capture (-diff): %s\n", summary(&s), summary(s.Old))
+		}
 	}
 	return nil
+}
+
+// summary is the end-of-run line's counts.
+func summary(s *graph.Stats) string {
+	count := func(n uint64, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	}
+	return fmt.Sprintf("%s, %s, %s, %s, %d malformed, %d lost", count(s.Lines, "line", "lines"),
+		count(s.Connections, "connection", "connections"), count(uint64(s.Processes), "process", "processes"),
+		count(uint64(s.Edges), "edge", "edges"), s.Malformed, s.Lost)
 }
 
 // reading is one pass over some inputs into a graph.
@@ -287,7 +320,7 @@ func (r *reading) loop(ctx context.Context, snapshot func() error, tick ...<-cha
 				return nil
 			}
 		case <-every:
-			if err := snapshot(); err != nil {
+			if err := snapshot(); err != nil && ctx.Err() == nil {
 				return err
 			}
 			continue
@@ -443,21 +476,28 @@ func openInput(in input) (io.Reader, func(), error) {
 }
 
 // writeOutput renders g to -o FILE (through a temporary file renamed into place, so that a
-// viewer never sees half a graph) or to stdout.
-func writeOutput(g *graph.Graph, o options, stdout io.Writer) error {
+// viewer never sees half a graph) or to stdout. Cancelling ctx, or Abort, stops Graphviz.
+func writeOutput(ctx context.Context, g *graph.Graph, o options, stdout io.Writer) error {
+	if !beginRender() {
+		return errAborted
+	}
+	defer aborting.renders.Done()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(aborting.ctx, stop)()
 	if o.output == "" {
-		return render.Write(stdout, g, o.format)
+		return render.Write(ctx, stdout, g, o.format)
 	}
 	dir, base := filepath.Split(o.output)
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
+	tmp, err := createTemp(dir, "."+base+".tmp*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if err := render.Write(tmp, g, o.format); err != nil {
+	defer removeTemp(tmp.Name()) // a no-op once renamed
+	if err := render.Write(ctx, tmp, g, o.format); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -469,6 +509,69 @@ func writeOutput(g *graph.Graph, o options, stdout io.Writer) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), o.output)
+}
+
+// aborting is what Abort needs: the temporary files being written, the renders under way.
+var aborting = struct {
+	sync.Mutex
+	ctx     context.Context // cancelled by Abort
+	cancel  context.CancelFunc
+	temps   map[string]bool
+	renders sync.WaitGroup
+}{temps: map[string]bool{}}
+
+func init() { aborting.ctx, aborting.cancel = context.WithCancel(context.Background()) }
+
+var errAborted = errors.New("aborted")
+
+// beginRender counts a render for Abort to wait for; false once aborted.
+func beginRender() bool {
+	aborting.Lock()
+	defer aborting.Unlock()
+	if aborting.ctx.Err() != nil {
+		return false
+	}
+	aborting.renders.Add(1)
+	return true
+}
+
+// createTemp is os.CreateTemp, recording the file for Abort; after Abort it creates nothing.
+func createTemp(dir, pattern string) (*os.File, error) {
+	aborting.Lock()
+	defer aborting.Unlock()
+	if aborting.ctx.Err() != nil {
+		return nil, errAborted
+	}
+	f, err := os.CreateTemp(dir, pattern)
+	if err == nil {
+		aborting.temps[f.Name()] = true
+	}
+	return f, err
+}
+
+func removeTemp(name string) {
+	aborting.Lock()
+	defer aborting.Unlock()
+	os.Remove(name)
+	delete(aborting.temps, name)
+}
+
+// Abort ends every run at once: main calls it on a second SIGINT or SIGTERM, then exits. It
+// kills Graphviz, removes the temporary file of any -o output being written (the file itself
+// keeps its last whole graph), and waits a moment for the renders to stop.
+func Abort() {
+	aborting.Lock()
+	aborting.cancel()
+	for name := range aborting.temps {
+		os.Remove(name)
+	}
+	aborting.Unlock()
+	done := make(chan struct{})
+	go func() { aborting.renders.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second): // a render busy in Go code: its file is already gone
+	}
 }
 
 func isTerminal(w io.Writer) bool {

@@ -97,7 +97,7 @@ func TestMalformedLinesAreReportedAndSkipped(t *testing.T) {
 	assert.Contains(t, stderr, `line 2: remote endpoint: port 70000 out of range in "1.2.3.4:70000→1.2.3.4:1|pid=1 comm=x"`+"\n")
 	assert.Contains(t, stderr, `line 3: no '|' between the addresses and the metadata in "`+junk[:40]+`"... (3145728 bytes)`+"\n")
 	assert.Contains(t, stderr, `line 4: no '|' between the addresses and the metadata in "not a line at all\x00\xff\r"`+"\n")
-	assert.Contains(t, stderr, "net_visualizer: 5 lines, 1 connections, 2 processes, 1 edges, 3 malformed, 0 lost\n")
+	assert.Contains(t, stderr, "net_visualizer: 5 lines, 1 connection, 2 processes, 1 edge, 3 malformed, 0 lost\n")
 	assert.Less(t, len(stderr), 2000, "errors must not echo the junk")
 	assert.Contains(t, out, "n1->n2")
 }
@@ -222,6 +222,33 @@ func TestHostileNamesStayLiteral(t *testing.T) {
 	assert.Contains(t, comms, `bad\xffutf8`)
 }
 
+// TestNamesAreDrawnAsText: Graphviz draws a name's UTF-8 as text, a whole exe= name
+// (-group-by exe), and an "&amp;" in a name or a -names label as "&amp;", not "&".
+func TestNamesAreDrawnAsText(t *testing.T) {
+	needGraphviz(t)
+	svgText := func(args ...string) []string {
+		t.Helper()
+		code, out, stderr := runMain(t, "", append([]string{"-q", "-hosts", "", "-format", "svg"}, args...)...)
+		require.Equal(t, 0, code, stderr)
+		var texts []string
+		for _, m := range regexp.MustCompile(`<text[^>]*>([^<]*)</text>`).FindAllStringSubmatch(out, -1) {
+			texts = append(texts, m[1]) // as SVG writes it: &amp; is "&"
+		}
+		return texts
+	}
+	texts := svgText("-names", "testdata/unicode-names.txt", "testdata/unicode.trace")
+	assert.Contains(t, texts, "café→☃")
+	assert.Contains(t, texts, "日本語")
+	assert.Contains(t, texts, `txt\xe2\x80\xaeexe.sh`, "U+202E, which would reverse the text, stays escaped")
+	assert.Contains(t, texts, `bad\xff\x0a`, "invalid UTF-8 and control bytes stay escaped")
+	assert.Contains(t, texts, "&amp;amp; &amp;lt;b&amp;gt;", "shown as the text &amp; &lt;b&gt;")
+	assert.Contains(t, texts, "R&amp;amp;D &amp;lt;lab&amp;gt;", "a -names label too")
+	assert.Contains(t, texts, "café API")
+	texts = svgText("-group-by", "exe", "testdata/unicode.trace")
+	assert.Contains(t, texts, "the café→☃ reverse proxy daemon, long name", "an exe= is shown whole")
+	assert.Contains(t, texts, "café server")
+}
+
 func unescapeDOT(s string) string {
 	return strings.NewReplacer(`\\`, `\`, `\"`, `"`, `\n`, "\n").Replace(s)
 }
@@ -312,7 +339,7 @@ func TestInterruptWritesWhatWasRead(t *testing.T) {
 		t.Fatal("Main did not return after cancel while its input was still open")
 	}
 	assert.Contains(t, out.String(), "n1->n2")
-	assert.Contains(t, errb.String(), "2 lines, 1 connections, 2 processes, 1 edges")
+	assert.Contains(t, errb.String(), "2 lines, 1 connection, 2 processes, 1 edge")
 }
 
 const csvHeader = "Timestamp,Event Type,PID,TID,Command,Domain,Socket Type,Protocol,IP Version,Local Address,Remote Address,Local Port,Remote Port,File Descriptor,Backlog,Latency,Return Value\n"
@@ -440,6 +467,10 @@ func TestOptionGolden(t *testing.T) {
 		{"mermaid.mmd", []string{"-format", "mermaid", "-group-by", "comm", "testdata/busy.trace"}},
 		{"fleet.dot", []string{"web=testdata/fleet-web.trace", "db=testdata/fleet-db.trace"}},
 		{"fleet.json", []string{"-format", "json", "web=testdata/fleet-web.trace", "db=testdata/fleet-db.trace"}},
+		{"unicode-group-by-exe.dot", []string{"-group-by", "exe", "testdata/unicode.trace"}},
+		{"unicode-group-by-exe.json", []string{"-format", "json", "-group-by", "exe", "testdata/unicode.trace"}},
+		{"unicode-names.dot", []string{"-names", "testdata/unicode-names.txt", "testdata/unicode.trace"}},
+		{"unicode.mmd", []string{"-format", "mermaid", "testdata/unicode.trace"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -563,6 +594,63 @@ func TestDiff(t *testing.T) {
 	assert.Contains(t, edges, "php-fpm8.2 -> redis-server x1 removed")
 	assert.Contains(t, edges, "php-fpm8.2 -> ext:198.51.100.7:443 x1 added")
 	assert.Contains(t, edges, "ext:198.51.100.200 -> sshd x1 added")
+}
+
+// TestFocusMatchingNothingSaysSo: an empty graph because -focus names no node is said on
+// standard error (even with -q); the run still exits 0, as for any empty graph.
+func TestFocusMatchingNothingSaysSo(t *testing.T) {
+	for _, q := range [][]string{nil, {"-q"}} {
+		code, out, stderr := runMain(t, "", append(q, "-focus", "ngnix", "testdata/busy.trace")...)
+		assert.Equal(t, 0, code)
+		assert.Contains(t, stderr, "net_visualizer: -focus \"ngnix\" matches no node\n")
+		assert.NotContains(t, out, "->")
+	}
+	code, _, stderr := runMain(t, "", "-focus", "nginx", "testdata/busy.trace")
+	assert.Equal(t, 0, code)
+	assert.NotContains(t, stderr, "matches no node")
+}
+
+// TestSummaryLineSaysOneInTheSingular: "1 line, 1 connection", not "1 lines, 1 connections".
+func TestSummaryLineSaysOneInTheSingular(t *testing.T) {
+	_, _, stderr := runMain(t, "198.51.100.1:443→10.0.0.2:40000|pid=1 comm=curl\n")
+	assert.Equal(t, "net_visualizer: 1 line, 1 connection, 1 process, 1 edge, 0 malformed, 0 lost\n", stderr)
+	_, _, stderr = runMain(t, "198.51.100.1:443→10.0.0.2:40000|pid=1 comm=curl\n198.51.100.1:443→10.0.0.2:40001|pid=2 comm=curl\n")
+	assert.Equal(t, "net_visualizer: 2 lines, 2 connections, 2 processes, 2 edges, 0 malformed, 0 lost\n", stderr)
+}
+
+// TestDiffCountsEachCapture: with -diff the counts are each capture's own, said to be so:
+// the new capture's as its alone, the old one's apart, never the two mixed.
+func TestDiffCountsEachCapture(t *testing.T) {
+	type stats struct {
+		Lines, Malformed, Events, Connections, Processes, Edges, Lost int
+		Old                                                           *stats
+	}
+	statsOf := func(args ...string) (stats, string) {
+		t.Helper()
+		code, out, stderr := runMain(t, "", append([]string{"-hosts", "", "-group-by", "comm", "-format", "json"}, args...)...)
+		require.Equal(t, 0, code, stderr)
+		var g struct{ Stats stats }
+		require.NoError(t, json.Unmarshal([]byte(out), &g))
+		return g.Stats, stderr
+	}
+	summary := func(s stats) string {
+		return fmt.Sprintf("%d lines, %d connections, %d processes, %d edges, %d malformed, %d lost",
+			s.Lines, s.Connections, s.Processes, s.Edges, s.Malformed, s.Lost)
+	}
+	newer, _ := statsOf("testdata/busy.trace")
+	older, _ := statsOf("testdata/busy-old.trace")
+	diff, stderr := statsOf("-diff", "testdata/busy-old.trace", "testdata/busy.trace")
+	require.NotNil(t, diff.Old, "stats.old: the old capture's counts")
+	assert.Equal(t, older, *diff.Old)
+	diff.Old = nil
+	assert.Equal(t, newer, diff)
+	assert.Equal(t, "net_visualizer: new capture: "+summary(newer)+"; old capture (-diff): "+summary(older)+"\n", stderr)
+
+	code, out, _ := runMain(t, "", "-q", "-hosts", "", "-group-by", "comm", "-diff", "testdata/busy-old.trace", "testdata/busy.trace")
+	require.Equal(t, 0, code)
+	title := fmt.Sprintf(`label="netflow, new capture: %d processes, %d connections; old capture: %d processes, %d connections\n`,
+		newer.Processes, newer.Connections, older.Processes, older.Connections)
+	assert.Contains(t, out, title)
 }
 
 // TestLostEventsMarkTheGraphIncomplete: the tracer's reports of lost events reach the

@@ -670,6 +670,8 @@ type Stats struct {
 	Processes   int    `json:"processes"`   // processes drawn, those in grouped nodes included
 	Edges       int    `json:"edges"`
 	Lost        uint64 `json:"lost"` // events the tracer reported lost
+	// Old is, in a Diff, the old capture's counts; the others are then the new capture's.
+	Old *Stats `json:"old,omitempty"`
 }
 
 // Node is a vertex of the finished graph.

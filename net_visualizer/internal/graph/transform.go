@@ -65,7 +65,8 @@ func recount(before Stats, g *Graph) Stats {
 }
 
 // Diff is the union of two graphs with every edge marked: "added" (only in new), "removed"
-// (only in old), or "" (in both; its counts are new's). Nodes are the same node when they
+// (only in old), or "" (in both; its counts are new's). Its Stats are new's, with old's in
+// Stats.Old. Nodes are the same node when they
 // have the same identity: for captures taken at different times, group processes by name
 // (-group-by comm) so that new pids do not make every edge new.
 func Diff(old, new *Graph) *Graph {
@@ -97,6 +98,8 @@ func Diff(old, new *Graph) *Graph {
 		}
 	}
 	g := Finish(nodes, edges)
-	g.Stats = recount(new.Stats, g)
+	// The counts stay each capture's own: a union's would mix the two.
+	oldStats := old.Stats
+	g.Stats, g.Stats.Old = new.Stats, &oldStats
 	return g
 }

@@ -5,6 +5,7 @@ package render
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/emicklei/dot"
@@ -23,61 +25,116 @@ import (
 // Formats lists the output formats, in the order the manual gives them.
 var Formats = []string{"dot", "json", "svg", "png", "mermaid"}
 
-// Write renders g in format to w.
-func Write(w io.Writer, g *graph.Graph, format string) error {
+// Write renders g in format to w. Cancelling ctx stops Graphviz (svg, png).
+func Write(ctx context.Context, w io.Writer, g *graph.Graph, format string) error {
 	switch format {
 	case "dot":
 		return DOT(w, g)
 	case "json":
 		return JSON(w, g)
 	case "svg", "png":
-		return Image(w, g, format)
+		return Image(ctx, w, g, format)
 	case "mermaid":
 		return Mermaid(w, g)
 	}
 	return fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
 }
 
-// Text makes a string safe to show: every byte that is not printable UTF-8 is written as
-// \xNN, so a hostile process name shows up literally and cannot break a label or a line.
+// Text makes a name safe and readable to show. The tracers write every byte of a name that
+// is not printable ASCII as \xNN (docs/line-format.md): Text shows such escapes as the bytes
+// they stand for, and then writes as \xNN every byte that is not part of printable UTF-8
+// (control characters, invalid UTF-8, and format characters such as U+202E, which would
+// reorder what is shown), so that `caf\xc3\xa9` shows as café while a hostile name shows up
+// literally and cannot break a label or a line. A name holding a literal `\x41` cannot be
+// told from one holding "A"; that ambiguity is the tracers' format's.
 func Text(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || !strconv.IsPrint(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
+	if isPrint(s) && !strings.Contains(s, `\x`) {
 		return s
 	}
+	raw := unescape(s)
+	if isPrint(raw) {
+		return raw
+	}
 	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
+	for i := 0; i < len(raw); {
+		r, size := utf8.DecodeRuneInString(raw[i:])
 		if (r == utf8.RuneError && size <= 1) || !strconv.IsPrint(r) {
-			for _, c := range []byte(s[i : i+size]) {
+			for _, c := range []byte(raw[i : i+size]) {
 				fmt.Fprintf(&b, `\x%02x`, c)
 			}
 		} else {
-			b.WriteString(s[i : i+size])
+			b.WriteString(raw[i : i+size])
 		}
 		i += size
 	}
 	return b.String()
 }
 
-// maxLabel bounds a name inside a picture; JSON keeps it whole.
-// Labels need no escaping beyond Text: emicklei/dot quotes them with Go's %q, and Graphviz
-// reads the resulting \\ and \" as a literal backslash and quote (never as its \N or \l).
-const maxLabel = 48
+// isPrint reports whether s is valid UTF-8 of printable characters only.
+func isPrint(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
 
+// unescape replaces every \xNN (either case of hex) in s by the byte it stands for.
+func unescape(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			if hi, lo := unhex(s[i+2]), unhex(s[i+3]); hi >= 0 && lo >= 0 {
+				b.WriteByte(byte(hi<<4 | lo))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// maxLabel bounds a name inside a picture (JSON keeps it whole): long enough for any exe=
+// (at most 63 bytes) shown as text.
+// Labels need no escaping beyond Text (and dotText in DOT): emicklei/dot quotes them with
+// Go's %q, and Graphviz reads the resulting \\ and \" as a literal backslash and quote (never
+// as its \N or \l).
+const maxLabel = 64
+
+// labelText is Text cut to maxLabel characters, never inside a \xNN escape.
 func labelText(s string) string {
 	s = Text(s)
 	if utf8.RuneCountInString(s) <= maxLabel {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:maxLabel-1]) + "…"
+	shown, cut := 0, 0 // characters kept, and the bytes they take
+	for cut < len(s) {
+		size, width := 4, 4 // an escape written by Text: four characters
+		if !(s[cut] == '\\' && cut+3 < len(s) && s[cut+1] == 'x' && unhex(s[cut+2]) >= 0 && unhex(s[cut+3]) >= 0) {
+			_, size = utf8.DecodeRuneInString(s[cut:])
+			width = 1
+		}
+		if shown+width > maxLabel-1 {
+			break
+		}
+		shown, cut = shown+width, cut+size
+	}
+	return s[:cut] + "…"
 }
 
 // NodeLabel is what a node shows: name and pid (or how many processes, for a group), or the
@@ -126,10 +183,17 @@ func EdgeLabel(e *graph.Edge, sep string) string {
 	return b.String()
 }
 
-// Title is the graph's caption, with the warning when the trace is incomplete.
+// Title is the graph's caption, with the warning when the trace is incomplete. For a diff it
+// gives each capture's counts.
 func Title(g *graph.Graph) string {
 	s := g.Stats
-	t := fmt.Sprintf("netflow: %s, %s", plural(s.Processes, "process"), plural(int(s.Connections), "connection"))
+	counts := func(s *graph.Stats) string {
+		return plural(s.Processes, "process") + ", " + plural(int(s.Connections), "connection")
+	}
+	t := "netflow: " + counts(&s)
+	if s.Old != nil {
+		t = "netflow, new capture: " + counts(&s) + "; old capture: " + counts(s.Old)
+	}
 	var added, removed int
 	for _, e := range g.Edges {
 		switch e.Diff {
@@ -142,8 +206,14 @@ func Title(g *graph.Graph) string {
 	if added+removed > 0 {
 		t += fmt.Sprintf("\nchanged: %s added (green), %s removed (grey)", plural(added, "edge"), plural(removed, "edge"))
 	}
-	if s.Lost > 0 {
+	switch {
+	case s.Old != nil && s.Lost > 0:
+		t += fmt.Sprintf("\nINCOMPLETE: the tracer lost %d events in the new capture", s.Lost)
+	case s.Lost > 0:
 		t += fmt.Sprintf("\nINCOMPLETE: the tracer lost %d events", s.Lost)
+	}
+	if s.Old != nil && s.Old.Lost > 0 {
+		t += fmt.Sprintf("\nINCOMPLETE: the tracer lost %d events in the old capture", s.Old.Lost)
 	}
 	return t
 }
@@ -158,20 +228,24 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
+// dotText keeps Graphviz from reading HTML entities in a label: it draws "&amp;" as "&"
+// and "&lt;" as "<" in every label, quoted or not, so a name's "&" is written "&amp;".
+func dotText(s string) string { return strings.ReplaceAll(s, "&", "&amp;") }
+
 // DOT writes g as a Graphviz digraph. Identical graphs give identical bytes. Nodes of
 // different hosts (host=, or HOST=FILE inputs) are drawn in one cluster per host.
 func DOT(w io.Writer, g *graph.Graph) error {
 	d := dot.NewGraph(dot.Directed)
 	d.ID("netflow")
 	d.Attr("rankdir", "LR")
-	d.Attr("label", Title(g))
+	d.Attr("label", dotText(Title(g)))
 	d.Attr("labelloc", "t")
 	d.Attr("fontname", "Helvetica")
 	clusters := map[string]*dot.Graph{}
 	for i := range g.Nodes {
 		if h := g.Nodes[i].Host; h != "" && clusters[h] == nil {
 			c := d.Subgraph(fmt.Sprintf("cluster_%d", len(clusters)+1), dot.ClusterOption{})
-			c.Attr("label", "host "+labelText(h))
+			c.Attr("label", dotText("host "+labelText(h)))
 			c.Attr("fontname", "Helvetica")
 			c.Attr("style", "rounded")
 			clusters[h] = c
@@ -186,7 +260,7 @@ func DOT(w io.Writer, g *graph.Graph) error {
 		}
 		// emicklei/dot writes nodes sorted by this id and names them by creation order;
 		// zero-padded ids make both the order of g.Nodes.
-		dn := parent.Node(fmt.Sprintf("%09d", i)).Label(NodeLabel(n, "\n")).Attr("fontname", "Helvetica")
+		dn := parent.Node(fmt.Sprintf("%09d", i)).Label(dotText(NodeLabel(n, "\n"))).Attr("fontname", "Helvetica")
 		if n.Kind == graph.Process {
 			dn.Attr("shape", "box").Attr("style", "rounded,filled").Attr("fillcolor", "#dbe9f6")
 			if n.PIDCount > 1 {
@@ -199,7 +273,7 @@ func DOT(w io.Writer, g *graph.Graph) error {
 	}
 	for i := range g.Edges {
 		e := &g.Edges[i]
-		de := d.Edge(nodes[e.From], nodes[e.To]).Label(EdgeLabel(e, "\n")).Attr("fontname", "Helvetica")
+		de := d.Edge(nodes[e.From], nodes[e.To]).Label(dotText(EdgeLabel(e, "\n"))).Attr("fontname", "Helvetica")
 		switch {
 		case e.Diff == "added":
 			de.Attr("color", "#1a9850").Attr("fontcolor", "#1a9850")
@@ -259,7 +333,7 @@ type jsonGraph struct {
 	Nodes []jsonNode  `json:"nodes"`
 	Edges []jsonEdge  `json:"edges"`
 	Stats graph.Stats `json:"stats"`
-	// Incomplete is true when the tracer reported lost events.
+	// Incomplete is true when the tracer reported lost events (in either capture of a diff).
 	Incomplete bool `json:"incomplete"`
 }
 
@@ -289,7 +363,7 @@ type jsonEdge struct {
 // JSON writes g in the JSON shape the README documents.
 func JSON(w io.Writer, g *graph.Graph) error {
 	out := jsonGraph{Nodes: make([]jsonNode, 0, len(g.Nodes)), Edges: make([]jsonEdge, 0, len(g.Edges)),
-		Stats: g.Stats, Incomplete: g.Stats.Lost > 0}
+		Stats: g.Stats, Incomplete: g.Stats.Lost > 0 || (g.Stats.Old != nil && g.Stats.Old.Lost > 0)}
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
 		jn := jsonNode{ID: n.ID, Kind: n.Kind.String(), Host: Text(n.Host)}
@@ -336,8 +410,10 @@ func JSON(w io.Writer, g *graph.Graph) error {
 var ErrNoGraphviz = errors.New("rendering svg/png needs Graphviz's dot, which is not installed: " +
 	"apt-get install graphviz (Debian/Ubuntu), or write DOT (-format dot) and render it elsewhere")
 
-// Image renders g through Graphviz's dot as svg or png.
-func Image(w io.Writer, g *graph.Graph, format string) error {
+// Image renders g through Graphviz's dot as svg or png. Cancelling ctx kills dot, and Image
+// returns ctx's error. dot runs in a process group of its own, so that a Ctrl-C at the
+// terminal reaches only this program, which decides what becomes of the picture.
+func Image(ctx context.Context, w io.Writer, g *graph.Graph, format string) error {
 	path, err := exec.LookPath("dot")
 	if err != nil {
 		return ErrNoGraphviz
@@ -347,9 +423,13 @@ func Image(w io.Writer, g *graph.Graph, format string) error {
 		return err
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command(path, "-T"+format)
+	cmd := exec.CommandContext(ctx, path, "-T"+format)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = &src, w, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("dot -T%s: %w", format, context.Cause(ctx))
+		}
 		return fmt.Errorf("dot -T%s: %v: %s", format, err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
