@@ -741,3 +741,22 @@ func TestFleetStreamWithHostKeys(t *testing.T) {
 	require.NoError(t, os.WriteFile(f, []byte(in.String()), 0o644))
 	assert.ElementsMatch(t, jsonEdges(t, "web=testdata/fleet-web.trace", "db=testdata/fleet-db.trace"), jsonEdges(t, f))
 }
+
+// TestNamesMatchAsShown: -comm and -focus take a name as it is drawn (café), though the
+// tracers print its non-ASCII bytes as \xNN.
+func TestNamesMatchAsShown(t *testing.T) {
+	in := "127.0.0.1:80→127.0.0.1:40000|pid=7 comm=caf\\xc3\\xa9\n" +
+		"127.0.0.1:40000←127.0.0.1:80|pid=8 comm=srv\n" +
+		"127.0.0.1:81→127.0.0.1:40001|pid=9 comm=other\n" +
+		"127.0.0.1:40001←127.0.0.1:81|pid=10 comm=srv2\n"
+	for _, args := range [][]string{{"-comm", "café"}, {"-focus", "café"}, {"-comm", `caf\xc3\xa9`}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, stderr := runMain(t, in, append([]string{"-format", "json"}, args...)...)
+			require.Equal(t, 0, code, stderr)
+			assert.NotContains(t, stderr, "matches no node")
+			assert.Contains(t, out, `"café"`)
+			assert.Contains(t, out, `"srv"`)
+			assert.NotContains(t, out, `"other"`)
+		})
+	}
+}

@@ -62,6 +62,8 @@ import (
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+
+	"netflow/net_visualizer/internal/trace"
 )
 
 // Conn is what a filter expression sees: one side of one connection.
@@ -216,7 +218,12 @@ func Shortcuts(pid int, comm string, port int, excludeLoopback bool) string {
 		parts = append(parts, "pid == "+strconv.Itoa(pid))
 	}
 	if comm != "" {
-		parts = append(parts, "comm == "+Quote(comm))
+		// The tracers print a name's non-ASCII bytes as \xNN: -comm café matches caf\xc3\xa9.
+		if esc := trace.Escape(comm); esc != comm {
+			parts = append(parts, "(comm == "+Quote(comm)+" || comm == "+Quote(esc)+")")
+		} else {
+			parts = append(parts, "comm == "+Quote(comm))
+		}
 	}
 	if port != 0 {
 		p := strconv.Itoa(port)

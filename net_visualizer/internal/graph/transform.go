@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"netflow/net_visualizer/internal/trace"
 )
 
 // Focus keeps the nodes that match spec and their neighbours, with the edges that touch a
@@ -39,7 +41,8 @@ func (n *Node) Matches(spec string) bool {
 			}
 			return false
 		}
-		return n.Comm == spec
+		// The tracers print a name's non-ASCII bytes as \xNN: "café" names caf\xc3\xa9 too.
+		return n.Comm == spec || n.Comm == trace.Escape(spec)
 	}
 	if n.Label != "" && n.Label == spec {
 		return true

@@ -476,7 +476,7 @@ func (r *Reader) event(rec []string, ev *trace.Event) (bool, error) {
 			break
 		}
 	}
-	*ev = trace.Event{Dir: dir, Remote: remote, Local: local, PID: uint32(pid), Comm: escape(comm),
+	*ev = trace.Event{Dir: dir, Remote: remote, Local: local, PID: uint32(pid), Comm: trace.Escape(comm),
 		Ret: ret, Count: 1, Attrs: ev.Attrs[:0]}
 	if dir == trace.Out {
 		k, tracked := r.sockKey(rec)
@@ -506,28 +506,6 @@ func (r *Reader) sockKey(rec []string) (sockKey, bool) {
 		return sockKey{}, false
 	}
 	return sockKey{uint32(pid), fd}, true
-}
-
-// escape prints the bytes of s that are not printable ASCII as \xNN, as the tracers do,
-// so that a name never breaks a line when the event is printed in the line format.
-func escape(s string) string {
-	i := 0
-	for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {
-		i++
-	}
-	if i == len(s) {
-		return s
-	}
-	const hex = "0123456789abcdef"
-	b := []byte(s[:i])
-	for ; i < len(s); i++ {
-		if c := s[i]; c >= 0x20 && c < 0x7f {
-			b = append(b, c)
-		} else {
-			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
-		}
-	}
-	return string(b)
 }
 
 func addrPort(a, p string, ca, cp column) (netip.AddrPort, error) {

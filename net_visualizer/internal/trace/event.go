@@ -108,3 +108,26 @@ func (e *Event) AppendLine(b []byte) []byte {
 	b = append(b, e.Comm...)
 	return b
 }
+
+// Escape writes s as the tracers print a name: every byte that is not printable ASCII as
+// \xNN (lower-case hex), so that "café" becomes `caf\xc3\xa9`. A name a user types can then
+// be compared with the name in an event, and no name printed this way can break a line.
+func Escape(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	const hex = "0123456789abcdef"
+	b := []byte(s[:i])
+	for ; i < len(s); i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		} else {
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
+		}
+	}
+	return string(b)
+}
