@@ -5,7 +5,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,13 +36,25 @@ func TestWrapperUsage(t *testing.T) {
 		{name: "aggregate without seconds", args: []string{"--aggregate"}, wantCode: 2, wantErr: "usage:"},
 		{name: "aggregate zero", args: []string{"--aggregate", "0"}, wantCode: 2, wantErr: "positive number of seconds"},
 		{name: "aggregate not a number", args: []string{"--aggregate", "5s"}, wantCode: 2, wantErr: "positive number of seconds"},
+		// The kernel keeps 15 bytes of a name: a longer --comm would match nothing.
+		{name: "comm of 16 bytes", args: []string{"--comm", "0123456789abcdef"}, wantCode: 2, wantErr: "at most 15 bytes"},
+		{name: "comm of 16 bytes in 10 characters", args: []string{"--comm", "ééééééxxxx"}, wantCode: 2, wantErr: "16 bytes"},
+		{name: "help says the tracer's filters drop the peer", args: []string{"--help"}, wantOut: "not their peers'"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(script, tc.args...)
 			var stdout, stderr strings.Builder
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
+			// A usage error must not start tracing; if it does (as root), stop it.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			require.NoError(t, cmd.Start())
+			guard := time.AfterFunc(lineTimeout, func() {
+				t.Errorf("still running after %v: it started tracing", lineTimeout)
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			})
+			err := cmd.Wait()
+			guard.Stop()
 			code := 0
 			var exit *exec.ExitError
 			if errors.As(err, &exit) {
@@ -57,3 +71,4 @@ func TestWrapperUsage(t *testing.T) {
 		})
 	}
 }
+
