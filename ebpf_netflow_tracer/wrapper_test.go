@@ -2,6 +2,7 @@ package tracer_test
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -72,3 +73,46 @@ func TestWrapperUsage(t *testing.T) {
 	}
 }
 
+// TestLauncherVersion: --version prints "NAME VERSION (commit HASH)", VERSION from the file
+// VERSION at the repository root (which the Go commands read too), HASH the checkout's short
+// commit, or "unknown" outside a git checkout. It needs neither root nor bpftrace.
+func TestLauncherVersion(t *testing.T) {
+	root := repoRoot(t)
+	data, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	require.NoError(t, err)
+	version := strings.TrimSpace(string(data))
+	require.Regexp(t, `^[0-9]+\.[0-9]+\.[0-9]+$`, version)
+	git := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD")
+	head, err := git.Output()
+	require.NoError(t, err, "the repository is a git checkout")
+	commit := strings.TrimSpace(string(head))
+
+	// The same scripts outside any git checkout.
+	copyRoot := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(copyRoot, "scripts"), 0o755))
+	for _, f := range []string{"VERSION", "scripts/lib.sh", "scripts/netflow-trace", "scripts/netflow-lifecycle"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(copyRoot, f), b, 0o755))
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()} // no GIT_DIR and the like
+
+	for _, name := range []string{"netflow-trace", "netflow-lifecycle"} {
+		for _, c := range []struct{ where, root, commit string }{
+			{"checkout", root, commit},
+			{"copy", copyRoot, "unknown"},
+		} {
+			t.Run(name+"/"+c.where, func(t *testing.T) {
+				cmd := exec.Command(filepath.Join(c.root, "scripts", name), "--version")
+				cmd.Dir = t.TempDir()
+				cmd.Env = env
+				var stderr strings.Builder
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				require.NoError(t, err, "stderr: %s", stderr.String())
+				assert.Equal(t, name+" "+version+" (commit "+c.commit+")\n", string(out))
+				assert.Empty(t, stderr.String())
+			})
+		}
+	}
+}
