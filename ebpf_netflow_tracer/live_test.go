@@ -564,30 +564,145 @@ func TestLiveCommEscaping(t *testing.T) {
 	assert.Len(t, tr.stdout, 1, "only the renamed client passes --comm; one connect, one line")
 }
 
-// TestLiveStopDuringStartup: SIGTERM before the probes are attached (while
-// bpftrace compiles) must still stop everything, exit 0, and print nothing.
+// TestLiveStopDuringStartup: a SIGINT or SIGTERM at any moment of
+// scripts/netflow-trace's start (before bpftrace runs, while the pipes are
+// set up, while bpftrace compiles, the moment its signal handler is in place
+// while it attaches, and once it traces) must stop everything: exit status 0,
+// nothing on stdout, its temporary directory gone, no process of it left.
+// Many tries at delays spread over the first 1.5 s, each signal sent to the
+// script alone (kill PID) or to its whole process group (a terminal's Ctrl-C,
+// GNU timeout's SIGTERM), so that a race is hit rather than missed by luck.
 func TestLiveStopDuringStartup(t *testing.T) {
 	requireBPF(t)
 	root := repoRoot(t)
-	cmd := exec.Command(filepath.Join(root, "scripts", "netflow-trace"), "--variant", "tracepoint", "--port", "9")
+	// Not a connection of this test: no line may appear.
+	port := strconv.Itoa(int(closedPort(t, "tcp4", "127.0.0.1").Port()))
+	sigs := []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}
+	const n = 40
+	for i := 0; i < n; i++ {
+		delay := time.Duration(i) * 1500 * time.Millisecond / (n - 1)
+		sig := sigs[i%2]
+		group := i%4 >= 2
+		t.Run(fmt.Sprintf("%v/%v/group=%v", delay, sig, group), func(t *testing.T) {
+			t.Parallel()
+			stopDuringStartup(t, root, port, sig, group, func(*testing.T, string) { time.Sleep(delay) })
+		})
+	}
+	// bpftrace has its handler, and attaches: an early signal there is seen
+	// only through its next event.
+	for _, sig := range sigs {
+		t.Run(fmt.Sprintf("attaching/%v", sig), func(t *testing.T) {
+			t.Parallel()
+			stopDuringStartup(t, root, port, sig, false, func(t *testing.T, token string) {
+				waitProc(t, token, "bpftrace with its signal handler", func(p procInfo) bool {
+					return p.comm == "bpftrace" && p.sigCaught&(1<<(syscall.SIGINT-1)) != 0
+				})
+			})
+		})
+	}
+}
+
+// stopDuringStartup starts netflow-trace, waits until its own trap is set
+// (a signal before a shell's first command cannot be caught by anything),
+// then until wait returns, sends sig, and checks the stop.
+func stopDuringStartup(t *testing.T, root, port string, sig syscall.Signal, group bool, wait func(t *testing.T, token string)) {
+	tmp := t.TempDir()
+	token := fmt.Sprintf("NETFLOW_STOP_TEST=%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_"))
+	cmd := exec.Command(filepath.Join(root, "scripts", "netflow-trace"), "--variant", "tracepoint", "--port", port)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, token)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-	time.Sleep(200 * time.Millisecond)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-
+	pid := cmd.Process.Pid
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		for _, p := range tokenProcs(token) {
+			_ = syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+	})
+
+	waitProc(t, token, "the script's trap", func(p procInfo) bool {
+		return p.pid == pid && p.sigCaught&(1<<(syscall.SIGTERM-1)) != 0
+	})
+	wait(t, token)
+	target := pid
+	if group {
+		target = -pid
+	}
+	require.NoError(t, syscall.Kill(target, sig))
+
 	select {
 	case err := <-done:
-		assert.NoError(t, err, "stderr:\n%s", stderr.String())
-	case <-time.After(stopTimeout):
-		t.Fatalf("netflow-trace still running %v after SIGTERM", stopTimeout)
+		assert.NoError(t, err, "exit status 0 after %v; stderr:\n%s", sig, stderr.String())
+	case <-time.After(lineTimeout):
+		t.Fatalf("netflow-trace still running %v after %v (a hang); processes: %v; stderr:\n%s",
+			lineTimeout, sig, tokenProcs(token), stderr.String())
 	}
 	assert.Empty(t, stdout.String())
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "its temporary directory (and FIFOs) must be removed")
+	assert.Empty(t, tokenProcs(token), "no process of it may be left behind")
+}
+
+// procInfo is what /proc says of a process.
+type procInfo struct {
+	pid       int
+	comm      string
+	sigCaught uint64 // SigCgt: bit N-1 set when signal N has a handler
+}
+
+func (p procInfo) String() string { return fmt.Sprintf("%d(%s)", p.pid, p.comm) }
+
+// tokenProcs lists the processes whose environment holds token (KEY=VALUE):
+// everything a test started, whatever session or process group it moved to.
+func tokenProcs(token string) []procInfo {
+	var procs []procInfo
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
+		if err != nil || !strings.Contains("\x00"+string(env), "\x00"+token+"\x00") {
+			continue
+		}
+		p := procInfo{pid: pid}
+		comm, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "comm"))
+		p.comm = strings.TrimSpace(string(comm))
+		status, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "status"))
+		for _, l := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(l, "SigCgt:"); ok {
+				p.sigCaught, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			}
+		}
+		if state, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "stat")); strings.Contains(string(state), ") Z ") {
+			continue // a zombie has no environment left to match, but be sure
+		}
+		procs = append(procs, p)
+	}
+	return procs
+}
+
+// waitProc polls until a process of token matches; lineTimeout only
+// detects a hang.
+func waitProc(t *testing.T, token, what string, match func(procInfo) bool) {
+	t.Helper()
+	deadline := time.Now().Add(lineTimeout)
+	for time.Now().Before(deadline) {
+		for _, p := range tokenProcs(token) {
+			if match(p) {
+				return
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("no %s within %v; processes: %v", what, lineTimeout, tokenProcs(token))
 }
 
 // ownCgroupID is the cgroup v2 id of this process (what bpftrace's cgroup
