@@ -1,10 +1,15 @@
 package tracer_test
 
 import (
+	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -39,4 +44,47 @@ func requireBPF(t *testing.T) {
 		t.Fatalf("bpftrace test cannot run: %s; with CI or NETFLOW_LIVE=1 it must", missing)
 	}
 	t.Skipf("%s; set NETFLOW_LIVE=1 to make this a failure", missing)
+}
+
+// startWatching starts cmd in a process group of its own (so that a signal can go to the
+// whole group, as a terminal's Ctrl-C does; killed at cleanup) and waits until a line of its
+// standard error satisfies ready. It returns a channel closed when standard error ends, and
+// what it has said there so far.
+func startWatching(t *testing.T, cmd *exec.Cmd, what string, ready func(line string) bool) (done <-chan struct{}, stderr func() string) {
+	t.Helper()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pipe, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	var mu sync.Mutex
+	var log strings.Builder
+	stderr = func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return log.String()
+	}
+	started, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		sc := bufio.NewScanner(pipe)
+		once := false
+		for sc.Scan() {
+			mu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if !once && ready(sc.Text()) {
+				once = true
+				close(started)
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case <-ended:
+		t.Fatalf("%s ended before it was ready: %v\n%s", what, cmd.Wait(), stderr())
+	case <-time.After(startTimeout):
+		t.Fatalf("%s not ready within %v:\n%s", what, startTimeout, stderr())
+	}
+	return ended, stderr
 }

@@ -1,7 +1,6 @@
 package tracer_test
 
 import (
-	"bufio"
 	"bytes"
 	"image/png"
 	"net"
@@ -110,36 +109,9 @@ func TestLiveReadmePipelines(t *testing.T) {
 			cmd := exec.Command("bash", "-o", "pipefail", "-c", line)
 			cmd.Dir = dir
 			cmd.Env = env
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			var stdout strings.Builder
 			cmd.Stdout = &stdout
-			stderr, err := cmd.StderrPipe()
-			require.NoError(t, err)
-			require.NoError(t, cmd.Start())
-			t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-
-			var log bytes.Buffer
-			started := make(chan struct{})
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				sc := bufio.NewScanner(stderr)
-				once := false
-				for sc.Scan() {
-					log.WriteString(sc.Text() + "\n")
-					if !once && strings.HasPrefix(sc.Text(), "tracing TCP") {
-						once = true
-						close(started)
-					}
-				}
-			}()
-			select {
-			case <-started:
-			case <-done:
-				t.Fatalf("the pipeline ended before tracing: %v\n%s", cmd.Wait(), log.String())
-			case <-time.After(startTimeout):
-				t.Fatalf("no tracing line within %v:\n%s", startTimeout, log.String())
-			}
+			done, log := startWatching(t, cmd, "the pipeline", func(l string) bool { return strings.HasPrefix(l, "tracing TCP") })
 			for i := 0; i < 5; i++ {
 				c, err := net.Dial("tcp4", ln.Addr().String())
 				require.NoError(t, err)
@@ -152,10 +124,10 @@ func TestLiveReadmePipelines(t *testing.T) {
 			select {
 			case <-done:
 			case <-time.After(stopTimeout):
-				t.Fatalf("the pipeline still runs %v after Ctrl-C:\n%s", stopTimeout, log.String())
+				t.Fatalf("the pipeline still runs %v after Ctrl-C:\n%s", stopTimeout, log())
 			}
-			require.NoError(t, cmd.Wait(), "every command of the pipeline exits 0 after Ctrl-C:\n%s", log.String())
-			t.Logf("stderr:\n%s", log.String())
+			require.NoError(t, cmd.Wait(), "every command of the pipeline exits 0 after Ctrl-C:\n%s", log())
+			t.Logf("stderr:\n%s", log())
 
 			graph := filepath.Join(dir, "graph.png")
 			data, err := os.ReadFile(graph)

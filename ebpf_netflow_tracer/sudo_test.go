@@ -1,7 +1,6 @@
 package tracer_test
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
@@ -96,34 +95,7 @@ func TestScriptsUnderSudo(t *testing.T) {
 			dir := t.TempDir()
 			cmd := l.cmd(root, "scripts/netflow-lifecycle", "-d", dir)
 			cmd.Dir = root
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			stderr, err := cmd.StderrPipe()
-			require.NoError(t, err)
-			require.NoError(t, cmd.Start())
-			t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-			attached := make(chan struct{})
-			var log strings.Builder
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				sc := bufio.NewScanner(stderr)
-				once := false
-				for sc.Scan() {
-					log.WriteString(sc.Text() + "\n")
-					if !once && strings.Contains(sc.Text(), "probes attached") {
-						once = true
-						close(attached)
-					}
-				}
-			}()
-			select {
-			case <-attached:
-			case <-done:
-				_ = cmd.Wait()
-				t.Fatalf("netflow-lifecycle ended before tracing: %v\n%s", cmd.ProcessState, log.String())
-			case <-time.After(startTimeout):
-				t.Fatalf("netflow-lifecycle did not start tracing within %v:\n%s", startTimeout, log.String())
-			}
+			done, log := startWatching(t, cmd, "netflow-lifecycle", func(l string) bool { return strings.Contains(l, "probes attached") })
 			// Ctrl-C, as a terminal sends it: to the whole process group.
 			require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT))
 			select {
@@ -131,7 +103,7 @@ func TestScriptsUnderSudo(t *testing.T) {
 			case <-time.After(stopTimeout):
 				t.Fatalf("netflow-lifecycle still running %v after SIGINT", stopTimeout)
 			}
-			assert.NoError(t, cmd.Wait(), "%s", log.String())
+			assert.NoError(t, cmd.Wait(), "%s", log())
 		})
 	}
 }
