@@ -1,7 +1,7 @@
 package tracer_test
 
 // The live test of netflow_lifecycle.bt through scripts/netflow-lifecycle: a
-// known program (internal/sockdemo) makes a fixed list of socket calls under a
+// known program (dev/sockdemo) makes a fixed list of socket calls under a
 // hostile name, and every row the CSV must hold for its pid is asserted.
 // Helpers are prefixed lc: other live tests share this package.
 
@@ -52,7 +52,7 @@ const (
 	lcStopTimeout  = time.Minute
 )
 
-// lcDemoReport is internal/sockdemo's Report.
+// lcDemoReport is dev/sockdemo's Report.
 type lcDemoReport struct {
 	PID                                   int
 	ListenFD, ListenPort                  int
@@ -94,7 +94,7 @@ func TestLifecycleLive(t *testing.T) {
 	tmp := t.TempDir()
 
 	demo := filepath.Join(tmp, lcDemoName)
-	build := exec.Command("go", "build", "-o", demo, "./internal/sockdemo")
+	build := exec.Command("go", "build", "-o", demo, "./dev/sockdemo")
 	build.Dir = root
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build sockdemo: %s", out)
@@ -179,7 +179,7 @@ func TestLifecycleLive(t *testing.T) {
 	assert.Len(t, mine, len(want), "rows for the demo's pid")
 }
 
-// lcExpected lists the rows the demo's calls must produce (see internal/sockdemo).
+// lcExpected lists the rows the demo's calls must produce (see dev/sockdemo).
 func lcExpected(r lcDemoReport) []lcWant {
 	const lo, lo6 = "127.0.0.1", "::1"
 	itoa := strconv.Itoa
@@ -489,7 +489,7 @@ func TestLifecycleLiveForgetsExitedProcesses(t *testing.T) {
 	root, err := filepath.Abs("..")
 	require.NoError(t, err)
 	demo := filepath.Join(t.TempDir(), "sockdemo")
-	build := exec.Command("go", "build", "-o", demo, "./internal/sockdemo")
+	build := exec.Command("go", "build", "-o", demo, "./dev/sockdemo")
 	build.Dir = root
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build sockdemo: %s", out)

@@ -315,7 +315,7 @@ func runClient(t *testing.T, netpeer, addr string, n int, extra ...string) (int,
 func buildNetpeer(t *testing.T, root string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "netpeer")
-	cmd := exec.Command("go", "build", "-o", bin, "./internal/netpeer")
+	cmd := exec.Command("go", "build", "-o", bin, "./dev/netpeer")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build netpeer:\n%s", out)

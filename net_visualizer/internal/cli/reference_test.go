@@ -18,11 +18,11 @@ import (
 // TestMatchesBaselineOnGeneratedTraces is the differential test of the fast path: on
 // generated traces of several shapes (lines of a connection shuffled, IPv6, IPv4-mapped
 // peers, inbound peers, 4-tuples reused over the trace), net_visualizer's edges equal those
-// of bench/baseline, the plain implementation that keeps every connection in memory.
+// of dev/baseline, the plain implementation that keeps every connection in memory.
 func TestMatchesBaselineOnGeneratedTraces(t *testing.T) {
 	dir := t.TempDir()
 	gen, base := filepath.Join(dir, "gen"), filepath.Join(dir, "baseline")
-	for bin, pkg := range map[string]string{gen: "netflow/cmd/netflow-gen", base: "netflow/bench/baseline"} {
+	for bin, pkg := range map[string]string{gen: "netflow/dev/netflow-gen", base: "netflow/dev/baseline"} {
 		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 	}

@@ -46,7 +46,7 @@ type stats struct {
 	Bytes                                 int64
 	Processes                             int // processes on at least one line
 	ExternalHosts                         int // external hosts on at least one line
-	Edges                                 int // distinct edges, as bench/baseline counts them
+	Edges                                 int // distinct edges, as dev/baseline counts them
 }
 
 func (s stats) print(w io.Writer) {

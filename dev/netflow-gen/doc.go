@@ -50,7 +50,7 @@ No connect fails.
 With the defaults, the trace has 1,000,000 connections in 1,800,119 lines (210 MB, 117
 bytes a line, a third of it comm padding): 800,119 local and 199,881 external connections,
 9.9% over IPv6; 60 processes and 40 external hosts (604 external ip:port endpoints, five
-hosts being Kubernetes nodes); 17,630 distinct edges as net_visualizer and bench/baseline
+hosts being Kubernetes nodes); 17,630 distinct edges as net_visualizer and dev/baseline
 count them (client process → server process, and process → external ip:port, the IPv4
 and IPv6 addresses of one external host being different nodes), 15,800 to 18,700 with
 other seeds. -stats prints these numbers. netflow-gen writes them in about 0.3 s.
