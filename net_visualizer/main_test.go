@@ -21,7 +21,8 @@ import (
 	"netflow/internal/version"
 )
 
-// buildBinary builds this command the way seed 002 runs it: `go build main.go` in this directory.
+// buildBinary builds this command as a single file, the way `go run main.go` does: `go build main.go`
+// in this directory.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "net_visualizer")

@@ -168,7 +168,7 @@ func submitReady(p *pipeline) func(*batch) {
 	}
 }
 
-// isCSV tells a socket-lifecycle CSV (ebpf_netflow_tracer/netflow_lifecycle.bt, seed 000) from
+// isCSV tells a socket-lifecycle CSV (ebpf_netflow_tracer/netflow_lifecycle.bt, io-tracer-linux) from
 // trace lines by its first line, a header starting with the Timestamp column.
 func isCSV(br *bufio.Reader) bool {
 	head, _ := br.Peek(16)
