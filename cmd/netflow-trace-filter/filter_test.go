@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,4 +65,28 @@ func TestFilterGolden(t *testing.T) {
 			assert.Equal(t, string(want), stderr)
 		})
 	}
+}
+
+// TestFilterKeyLayout: the aggregate scripts name the keys of their maps after the endpoints
+// ("# keys out:", "# keys in:"), so that a key added to the tracers reaches the lines without
+// a change here; ret= is left out when 0, comm= comes last.
+func TestFilterKeyLayout(t *testing.T) {
+	input := strings.Join([]string{
+		"# tracing TCP connect/accept (netflow_tp_agg.bt); Ctrl-C to stop",
+		"# keys out: pid uid ret fake",
+		"# keys in: pid uid fake",
+		"@out0[10.0.0.1, 5432, 10.0.0.2, 77, 1000, 0, 42]: 3",
+		"@out0[10.0.0.1, 5432, 10.0.0.2, 77, 1000, -111, 42]: 1",
+		"@in0[10.0.0.2, 10.0.0.1, 5432, 79, 33, 7]: 3",
+		`@name0[77]: psql\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00`,
+		`@name0[79]: postgres\x00\x00\x00\x00\x00\x00\x00\x00`,
+		"# interval",
+		"@sent: 7",
+		"# end",
+	}, "\n") + "\n"
+	stdout, stderr := filterOutput(t, []byte(input), true)
+	assert.Equal(t, "10.0.0.1:5432→10.0.0.2:0|pid=77 uid=1000 fake=42 count=3 comm=psql\n"+
+		"10.0.0.1:5432→10.0.0.2:0|pid=77 uid=1000 ret=-111 fake=42 count=1 comm=psql\n"+
+		"10.0.0.2:0←10.0.0.1:5432|pid=79 uid=33 fake=7 count=3 comm=postgres\n", stdout)
+	assert.Equal(t, status+"\n", stderr, "all 7 counted were printed: nothing lost")
 }

@@ -203,3 +203,20 @@ type async struct {
 func (a async) Meta() (string, error) { return a.v.Meta(a.Cls, ctxSyn) }
 func (a async) Args() string          { return a.v.Args(a.Cls, ctxSyn) }
 func (a async) ClsIndex() int         { return a.v.ClsIndex() }
+
+// aggCount is one place that counts a connection in the aggregate maps.
+type aggCount struct {
+	Map  string // out or in
+	Ends string // the endpoint keys
+	Keys string // the metadata keys
+}
+
+// Out counts a connect: remote address and port, local address, then the keys.
+func (v variant) Out() aggCount {
+	return aggCount{"out", "$r, $rport, $l", v.AggKeys(ctxConnect)}
+}
+
+// In counts an accept: remote address, local address and port, then the keys.
+func (v variant) In() aggCount {
+	return aggCount{"in", "$r, $l, $lport", v.AggKeys(ctxAccept)}
+}

@@ -5,7 +5,7 @@
 // pieces the variants share (the name classifier, the late outcome of a connect, the printf of
 // the line's metadata) are text/template blocks written once and expanded where they are used.
 //
-// The metadata keys of a line are one list, keys below: adding a key to it adds the key to
+// The metadata keys of a line are one list, keys in keys.go: adding a key to it adds it to
 // every variant's printf (and, for a key of the aggregate lines, to their map keys).
 //
 // Usage (from ebpf_netflow_tracer, through its go:generate line):
