@@ -450,6 +450,7 @@ func testLive(t *testing.T, variant string) {
 			return
 		}
 		assert.Equal(t, refused4, e.remote, e.raw)
+		assert.Zero(t, e.local.Port(), "a failed connect has local port 0: %s", e.raw)
 		if variant == "kprobe" {
 			// tcp_v4_connect returns 0 once the SYN is out; the refusal comes later.
 			assert.Equal(t, 0, e.ret, e.raw)
@@ -475,6 +476,7 @@ func testLive(t *testing.T, variant string) {
 			t.Logf("refusal not yet known at return: %s", e.raw)
 		default:
 			assert.Equal(t, -int(syscall.ECONNREFUSED), e.ret, e.raw)
+			assert.Zero(t, e.local.Port(), "a failed connect has local port 0: %s", e.raw)
 		}
 	})
 

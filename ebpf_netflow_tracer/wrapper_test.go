@@ -34,6 +34,8 @@ func TestWrapperUsage(t *testing.T) {
 		{name: "port out of range", args: []string{"--port", "70000"}, wantCode: 2, wantErr: "1..65535"},
 		{name: "pid not a number", args: []string{"--pid", "x1"}, wantCode: 2, wantErr: "positive number"},
 		{name: "help documents aggregation", args: []string{"--help"}, wantOut: "--aggregate SECONDS"},
+		{name: "help documents the prebuilt filter", args: []string{"--help"}, wantOut: "NETFLOW_TRACE_FILTER"},
+		{name: "help points to the line format", args: []string{"--help"}, wantOut: "docs/line-format.md"},
 		{name: "aggregate without seconds", args: []string{"--aggregate"}, wantCode: 2, wantErr: "usage:"},
 		{name: "aggregate zero", args: []string{"--aggregate", "0"}, wantCode: 2, wantErr: "positive number of seconds"},
 		{name: "aggregate not a number", args: []string{"--aggregate", "5s"}, wantCode: 2, wantErr: "positive number of seconds"},

@@ -1,0 +1,37 @@
+// Command netflow-trace-filter turns what bpftrace prints for the TCP tracer scripts into
+// trace lines and status messages. scripts/netflow-trace runs it between bpftrace and its
+// own stdout; it is not meant to be run by hand.
+//
+// Usage:
+//
+//	bpftrace ... | netflow-trace-filter [-aggregate] [-status TEXT]
+//
+// It reads bpftrace's stdout and writes:
+//
+//   - trace lines (a line starting with a digit or "["), as they are, to stdout;
+//   - for the "# tracing ..." line the scripts print once their probes are attached,
+//     TEXT as a line on stderr;
+//   - for bpftrace's "Lost N events", "# lost N events" on stdout and a line saying why
+//     on stderr;
+//   - nothing for the other "#" lines (the scripts' padding), but what it has written so
+//     far is flushed: with bpftrace -B full the padding is what pushes lines through;
+//   - nothing for blank lines (bpftrace prints one per map at exit);
+//   - any other line to stderr, prefixed "netflow-trace: bpftrace: ".
+//
+// With -aggregate (netflow_agg.bt, netflow_tp_agg.bt) it reads the maps those scripts print
+// every interval instead: @out0/@out1[remote, rport, local, keys...]: count for connects,
+// @in0/@in1[remote, local, lport, keys...]: count for accepts, @name0/@name1[pid]: comm.
+// At each "# interval" and at "# end" it prints one line per map entry (docs/line-format.md):
+//
+//	127.0.0.1:5432→127.0.0.1:0|pid=812 uid=33 count=40 comm=php-fpm
+//	127.0.0.1:0←127.0.0.1:5432|pid=901 uid=105 count=40 comm=postgres
+//
+// The keys after the endpoints are named by the scripts' "# keys out: ..." and
+// "# keys in: ..." lines (pid uid ret and pid uid when there are none); ret= is left out
+// when it is 0. comm= is the pid's @name with its \x00 padding dropped, "?" when there is
+// none. At "# end" it compares @sent, what the kernel counted, with the total of the counts
+// printed: a full map drops new keys silently, and the difference is reported as lost.
+//
+// SIGINT, SIGTERM and SIGHUP are ignored: it ends when its input ends, so that it passes
+// on everything bpftrace prints while it stops.
+package main

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+type usageError struct{ error }
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("netflow-trace-filter", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	agg := fs.Bool("aggregate", false, "read the aggregate scripts' map dumps")
+	status := fs.String("status", "", "stderr line for the \"# tracing\" marker")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	f := newFilter(stdout, stderr, *status, *agg)
+	return f.copy(stdin)
+}
+
+// filter is one run over bpftrace's output.
+type filter struct {
+	out    *bufio.Writer
+	err    io.Writer
+	status string
+	agg    bool
+
+	// The aggregate state: the entries of the interval so far, the names of their pids,
+	// the map layout, and the totals for the lost check at "# end".
+	pending       []entry
+	names         map[string]string
+	outKeys       []string
+	inKeys        []string
+	sent, printed int64
+	ended         bool
+}
+
+type entry struct {
+	connect bool   // @out (else @in)
+	key     string // inside the brackets
+	count   string
+}
+
+func newFilter(stdout, stderr io.Writer, status string, agg bool) *filter {
+	return &filter{
+		out: bufio.NewWriterSize(stdout, 64<<10), err: stderr, status: status, agg: agg,
+		names:   map[string]string{},
+		outKeys: []string{"pid", "uid", "ret"},
+		inKeys:  []string{"pid", "uid"},
+	}
+}
+
+// copy filters r to the end. Lines are what bpftrace wrote between newlines; a last line
+// without one counts too.
+func (f *filter) copy(r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var long []byte
+	for {
+		b, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, b...)
+			continue
+		}
+		if long != nil {
+			b = append(long, b...)
+			long = nil
+		}
+		if len(b) > 0 {
+			if b[len(b)-1] == '\n' {
+				b = b[:len(b)-1]
+			}
+			if werr := f.line(b); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return f.out.Flush()
+		}
+		if err != nil {
+			f.out.Flush()
+			return err
+		}
+	}
+}
+
+func (f *filter) line(b []byte) error {
+	switch {
+	case len(b) > 0 && (b[0] >= '0' && b[0] <= '9' || b[0] == '['):
+		f.out.Write(b)
+		return f.out.WriteByte('\n')
+	case len(b) > 0 && b[0] == '#':
+		s := string(b)
+		switch {
+		case strings.HasPrefix(s, "# tracing "):
+			fmt.Fprintln(f.err, f.status)
+		case f.agg && (s == "# interval" || s == "# end"):
+			f.emit()
+			if s == "# end" {
+				f.ended = true
+				if f.sent > f.printed {
+					f.lost(strconv.FormatInt(f.sent-f.printed, 10), "aggregation map full: raise BPFTRACE_MAP_KEYS_MAX")
+				}
+			}
+		case f.agg && strings.HasPrefix(s, "# keys out:"):
+			f.outKeys = strings.Fields(s[len("# keys out:"):])
+		case f.agg && strings.HasPrefix(s, "# keys in:"):
+			f.inKeys = strings.Fields(s[len("# keys in:"):])
+		}
+		return f.out.Flush()
+	case lostEvents(b) != "":
+		f.lost(lostEvents(b), "perf buffer full: raise BPFTRACE_PERF_RB_PAGES")
+		return nil
+	case f.agg && len(b) > 0 && b[0] == '@':
+		f.mapLine(string(b))
+		return nil
+	case blank(b):
+		return nil
+	}
+	fmt.Fprintf(f.err, "netflow-trace: bpftrace: %s\n", b)
+	return nil
+}
+
+// lostEvents is N of a line "Lost N events...", else "".
+func lostEvents(b []byte) string {
+	rest, ok := bytes.CutPrefix(b, []byte("Lost "))
+	if !ok {
+		return ""
+	}
+	n, after, ok := bytes.Cut(rest, []byte(" events"))
+	if !ok || len(n) == 0 || !digits(n) {
+		return ""
+	}
+	_ = after
+	return string(n)
+}
+
+func digits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func blank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *filter) lost(n, why string) {
+	fmt.Fprintf(f.out, "# lost %s events\n", n)
+	f.out.Flush()
+	fmt.Fprintf(f.err, "netflow-trace: lost %s events (%s)\n", n, why)
+}
+
+// mapLine takes one line of an aggregate map dump; other @ lines are dropped.
+func (f *filter) mapLine(s string) {
+	switch {
+	case isCount(s):
+		if f.ended {
+			return
+		}
+		lb := strings.IndexByte(s, '[')
+		rb := strings.Index(s, "]: ")
+		f.pending = append(f.pending, entry{connect: s[1] == 'o', key: s[lb+1 : rb], count: s[rb+3:]})
+	case isName(s):
+		rb := strings.Index(s, "]: ")
+		f.names[s[7:rb]] = s[rb+3:]
+	case strings.HasPrefix(s, "@sent: ") && s != "@sent: " && digits([]byte(s[len("@sent: "):])):
+		if !f.ended {
+			f.sent, _ = strconv.ParseInt(s[len("@sent: "):], 10, 64)
+		}
+	}
+}
+
+// isCount matches @out0[...]: N, @out1, @in0, @in1.
+func isCount(s string) bool {
+	var rest string
+	switch {
+	case strings.HasPrefix(s, "@out0[") || strings.HasPrefix(s, "@out1["):
+		rest = s[6:]
+	case strings.HasPrefix(s, "@in0[") || strings.HasPrefix(s, "@in1["):
+		rest = s[5:]
+	default:
+		return false
+	}
+	i := strings.LastIndex(rest, "]: ")
+	return i >= 0 && i+3 < len(rest) && digits([]byte(rest[i+3:]))
+}
+
+// isName matches @name0[PID]: ..., @name1.
+func isName(s string) bool {
+	if !strings.HasPrefix(s, "@name0[") && !strings.HasPrefix(s, "@name1[") {
+		return false
+	}
+	rb := strings.Index(s[7:], "]: ")
+	return rb > 0 && digits([]byte(s[7:7+rb]))
+}
+
+// emit prints the interval's entries, in the order bpftrace printed them.
+func (f *filter) emit() {
+	for _, e := range f.pending {
+		k := strings.Split(e.key, ", ")
+		at := func(i int) string {
+			if i < len(k) {
+				return k[i]
+			}
+			return ""
+		}
+		var names []string
+		var b strings.Builder
+		if e.connect {
+			fmt.Fprintf(&b, "%s:%s→%s:0|", endpoint(at(0)), at(1), endpoint(at(2)))
+			names = f.outKeys
+		} else {
+			fmt.Fprintf(&b, "%s:0←%s:%s|", endpoint(at(0)), endpoint(at(1)), at(2))
+			names = f.inKeys
+		}
+		pid := ""
+		for i, name := range names {
+			v := at(3 + i)
+			if name == "pid" {
+				pid = v
+			}
+			if name == "ret" && v == "0" {
+				continue
+			}
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(name + "=" + v)
+		}
+		fmt.Fprintf(&b, " count=%s comm=%s\n", e.count, f.name(pid))
+		f.out.WriteString(b.String())
+		n, _ := strconv.ParseInt(e.count, 10, 64)
+		f.printed += n
+	}
+	f.pending = f.pending[:0]
+	clear(f.names)
+}
+
+// endpoint puts an IPv6 address in brackets.
+func endpoint(a string) string {
+	if strings.Contains(a, ":") {
+		return "[" + a + "]"
+	}
+	return a
+}
+
+// name is a pid's comm without its \x00 padding.
+func (f *filter) name(pid string) string {
+	n, ok := f.names[pid]
+	if !ok {
+		return "?"
+	}
+	for len(n) > 4 && strings.HasSuffix(n, `\x00`) {
+		n = n[:len(n)-4]
+	}
+	return n
+}
