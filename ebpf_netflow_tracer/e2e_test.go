@@ -24,8 +24,7 @@ func TestEndToEnd(t *testing.T) {
 	root := repoRoot(t)
 	netpeer := buildNetpeer(t, root)
 	visualizer := filepath.Join(t.TempDir(), "net_visualizer")
-	out, err := exec.Command("go", "build", "-o", visualizer, filepath.Join(root, "net_visualizer")).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	buildProgram(t, root, "./net_visualizer", visualizer)
 
 	tr := startTracer(t, root, "--comm", "netpeer")
 	type want struct {

@@ -88,3 +88,20 @@ func startWatching(t *testing.T, cmd *exec.Cmd, what string, ready func(line str
 	}
 	return ended, stderr
 }
+
+// buildProgram builds the package pkg of the module (e.g. "./dev/netpeer") into the file dst.
+// With NETFLOW_PREBUILT=DIR it copies DIR/<last element of pkg> there instead, built
+// beforehand: scripts/test-kernels runs these tests in a guest that has no Go.
+func buildProgram(t *testing.T, root, pkg, dst string) {
+	t.Helper()
+	if dir := os.Getenv("NETFLOW_PREBUILT"); dir != "" {
+		data, err := os.ReadFile(filepath.Join(dir, filepath.Base(pkg)))
+		require.NoError(t, err, "NETFLOW_PREBUILT: %s not built", pkg)
+		require.NoError(t, os.WriteFile(dst, data, 0o755))
+		return
+	}
+	cmd := exec.Command("go", "build", "-o", dst, pkg)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build %s:\n%s", pkg, out)
+}

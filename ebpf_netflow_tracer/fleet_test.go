@@ -325,10 +325,7 @@ func TestFleetLive(t *testing.T) {
 	dir := t.TempDir()
 
 	vis := filepath.Join(dir, "net_visualizer")
-	build := exec.Command("go", "build", "-o", vis, "./net_visualizer")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build net_visualizer:\n%s", out)
+	buildProgram(t, root, "./net_visualizer", vis)
 
 	web, db := fleetHosts()
 	fleetNetns(t, web, db)

@@ -94,10 +94,7 @@ func TestLifecycleLive(t *testing.T) {
 	tmp := t.TempDir()
 
 	demo := filepath.Join(tmp, lcDemoName)
-	build := exec.Command("go", "build", "-o", demo, "./dev/sockdemo")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build sockdemo: %s", out)
+	buildProgram(t, root, "./dev/sockdemo", demo)
 
 	outDir := filepath.Join(tmp, "trace")
 	tr := lcStartTracer(t, root, outDir)
@@ -489,10 +486,7 @@ func TestLifecycleLiveForgetsExitedProcesses(t *testing.T) {
 	root, err := filepath.Abs("..")
 	require.NoError(t, err)
 	demo := filepath.Join(t.TempDir(), "sockdemo")
-	build := exec.Command("go", "build", "-o", demo, "./dev/sockdemo")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build sockdemo: %s", out)
+	buildProgram(t, root, "./dev/sockdemo", demo)
 
 	bt := exec.Command("bpftrace", "-B", "line",
 		filepath.Join(root, "ebpf_netflow_tracer", "netflow_lifecycle.bt"), "1")

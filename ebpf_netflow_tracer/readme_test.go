@@ -65,17 +65,14 @@ func TestLiveReadmePipelines(t *testing.T) {
 	require.NotEmpty(t, pipelines, "README.md shows no live pipeline")
 
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "net_visualizer"), "./net_visualizer")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	buildProgram(t, root, "./net_visualizer", filepath.Join(bin, "net_visualizer"))
 	env := append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 
 	// The picture of an empty graph, to compare with.
 	empty := filepath.Join(t.TempDir(), "empty.png")
 	render := exec.Command(filepath.Join(bin, "net_visualizer"), "-q", "-format", "png", "-o", empty)
 	render.Stdin = strings.NewReader("")
-	out, err = render.CombinedOutput()
+	out, err := render.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	emptyConfig := pngConfig(t, empty)
 
