@@ -465,6 +465,9 @@ func testLive(t *testing.T, variant string) {
 		}
 		assert.Equal(t, refused4, e.remote, e.raw)
 		assert.Zero(t, e.local.Port(), "a failed connect has local port 0: %s", e.raw)
+		// The local address the SYN left from, as the kprobe variant sees it, not the
+		// unspecified address the socket has by the time connect(2) returns.
+		assert.Equal(t, refused4.Addr(), e.local.Addr(), "local address of a failed connect: %s", e.raw)
 		// kprobe: tcp_v4_connect returns 0 once the SYN is out, and the line waits for the
 		// RST (ASYNC); tracepoint: connect(2) returns the refusal itself.
 		assert.Equal(t, -int(syscall.ECONNREFUSED), e.ret, e.raw)
