@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -29,44 +28,11 @@ func TestLiveStopDuringFilterBuild(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		for _, group := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%v/group=%v", sig, group), func(t *testing.T) {
-				tmp, cache := t.TempDir(), t.TempDir()
-				token := fmt.Sprintf("NETFLOW_STOP_TEST=%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_"))
-				cmd := exec.Command(filepath.Join(root, "scripts", "netflow-trace"), "--variant", "tracepoint", "--port", "1")
-				cmd.Dir = root
-				cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "XDG_CACHE_HOME="+cache, "NETFLOW_TRACE_FILTER=", token)
-				cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-				var stdout, stderr strings.Builder
-				cmd.Stdout, cmd.Stderr = &stdout, &stderr
-				require.NoError(t, cmd.Start())
-				pid := cmd.Process.Pid
-				done := make(chan error, 1)
-				go func() { done <- cmd.Wait() }()
-				t.Cleanup(func() {
-					_ = syscall.Kill(-pid, syscall.SIGKILL)
-					for _, p := range tokenProcs(token) {
-						_ = syscall.Kill(-p.pid, syscall.SIGKILL)
-						_ = syscall.Kill(p.pid, syscall.SIGKILL)
-					}
-				})
-				waitProc(t, token, "the go command building the filter", func(p procInfo) bool { return p.comm == "go" })
-				target := pid
-				if group {
-					target = -pid
-				}
-				require.NoError(t, syscall.Kill(target, sig))
-				select {
-				case err := <-done:
-					assert.NoError(t, err, "exit status 0 after %v; stderr:\n%s", sig, stderr.String())
-				case <-time.After(lineTimeout):
-					t.Fatalf("netflow-trace still running %v after %v; processes: %v", lineTimeout, sig, tokenProcs(token))
-				}
-				assert.Empty(t, stdout.String())
-				assert.Empty(t, stderr.String(), "a stop is not an error")
-				left, err := os.ReadDir(tmp)
-				require.NoError(t, err)
-				assert.Empty(t, left, "nothing in TMPDIR")
-				assert.Eventually(t, func() bool { return len(tokenProcs(token)) == 0 }, lineTimeout, 10*time.Millisecond,
-					"no process of it may be left behind: %v", tokenProcs(token))
+				cache := t.TempDir()
+				stopDuringStartup(t, root, "1", sig, group, []string{"XDG_CACHE_HOME=" + cache, "NETFLOW_TRACE_FILTER="},
+					func(t *testing.T, token string) {
+						waitProc(t, token, "the go command building the filter", func(p procInfo) bool { return p.comm == "go" })
+					})
 				cached, _ := os.ReadDir(filepath.Join(cache, "netflow"))
 				for _, e := range cached {
 					assert.Equal(t, "netflow-trace-filter", e.Name(), "only a complete filter may stay in the cache")

@@ -599,7 +599,7 @@ func TestLiveStopDuringStartup(t *testing.T) {
 		group := i%4 >= 2
 		t.Run(fmt.Sprintf("%v/%v/group=%v", delay, sig, group), func(t *testing.T) {
 			t.Parallel()
-			stopDuringStartup(t, root, port, sig, group, func(*testing.T, string) { time.Sleep(delay) })
+			stopDuringStartup(t, root, port, sig, group, nil, func(*testing.T, string) { time.Sleep(delay) })
 		})
 	}
 	// bpftrace has its handler, and attaches: an early signal there is seen
@@ -607,7 +607,7 @@ func TestLiveStopDuringStartup(t *testing.T) {
 	for _, sig := range sigs {
 		t.Run(fmt.Sprintf("attaching/%v", sig), func(t *testing.T) {
 			t.Parallel()
-			stopDuringStartup(t, root, port, sig, false, func(t *testing.T, token string) {
+			stopDuringStartup(t, root, port, sig, false, nil, func(t *testing.T, token string) {
 				waitProc(t, token, "bpftrace with its signal handler", func(p procInfo) bool {
 					return p.comm == "bpftrace" && p.sigCaught&(1<<(syscall.SIGINT-1)) != 0
 				})
@@ -618,13 +618,14 @@ func TestLiveStopDuringStartup(t *testing.T) {
 
 // stopDuringStartup starts netflow-trace, waits until its own trap is set
 // (a signal before a shell's first command cannot be caught by anything),
-// then until wait returns, sends sig, and checks the stop.
-func stopDuringStartup(t *testing.T, root, port string, sig syscall.Signal, group bool, wait func(t *testing.T, token string)) {
+// then until wait returns, sends sig, and checks the stop. env is added to
+// the script's environment.
+func stopDuringStartup(t *testing.T, root, port string, sig syscall.Signal, group bool, env []string, wait func(t *testing.T, token string)) {
 	tmp := t.TempDir()
 	token := fmt.Sprintf("NETFLOW_STOP_TEST=%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_"))
 	cmd := exec.Command(filepath.Join(root, "scripts", "netflow-trace"), "--variant", "tracepoint", "--port", port)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, token)
+	cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp, token), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -635,6 +636,7 @@ func stopDuringStartup(t *testing.T, root, port string, sig syscall.Signal, grou
 	t.Cleanup(func() {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		for _, p := range tokenProcs(token) {
+			_ = syscall.Kill(-p.pid, syscall.SIGKILL) // the leader of its own group (setsid)
 			_ = syscall.Kill(p.pid, syscall.SIGKILL)
 		}
 	})
@@ -660,7 +662,8 @@ func stopDuringStartup(t *testing.T, root, port string, sig syscall.Signal, grou
 	left, err := os.ReadDir(tmp)
 	require.NoError(t, err)
 	assert.Empty(t, left, "its temporary directory (and FIFOs) must be removed")
-	assert.Empty(t, tokenProcs(token), "no process of it may be left behind")
+	assert.Eventually(t, func() bool { return len(tokenProcs(token)) == 0 }, lineTimeout, 10*time.Millisecond,
+		"no process of it may be left behind: %v", tokenProcs(token))
 }
 
 // procInfo is what /proc says of a process.
