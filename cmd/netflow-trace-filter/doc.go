@@ -32,6 +32,11 @@
 // none. At "# end" it compares @sent, what the kernel counted, with the total of the counts
 // printed: a full map drops new keys silently, and the difference is reported as lost.
 //
+// From a pipe it reads in batches: after a read that fills less than half its buffer it
+// waits 10 ms, with the pipe enlarged to 1 MiB to hold what arrives meanwhile, so that a
+// storm of bpftrace's 4 KiB writes does not cost a wakeup each. Lines still leave at the
+// next padding, at most about a second after bpftrace printed them.
+//
 // SIGINT, SIGTERM and SIGHUP are ignored: it ends when its input ends, so that it passes
 // on everything bpftrace prints while it stops.
 package main

@@ -19,7 +19,7 @@ func init() {
 }
 
 func main() {
-	err := run(os.Args[1:], stdin(), os.Stdout, os.Stderr)
+	err := run(os.Args[1:], input(os.Stdin), os.Stdout, os.Stderr)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 	case errors.As(err, new(usageError)):
@@ -31,35 +31,36 @@ func main() {
 	}
 }
 
-// stdin is standard input, read in batches when it is a pipe (see batchReader).
-func stdin() io.Reader {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(0, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
-		return os.Stdin
+// input is f (standard input), read in batches when it is a pipe (see batchReader).
+func input(f *os.File) io.Reader {
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		return f
 	}
 	// Room for what arrives while the filter waits: 1 MiB, the most an unprivileged
 	// process may ask for (/proc/sys/fs/pipe-max-size); on failure the pipe keeps its
 	// 64 KiB, and the filter still reads it long before it fills.
-	_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, 0, syscall.F_SETPIPE_SZ, 1<<20)
-	return &batchReader{r: os.Stdin, wait: 10 * time.Millisecond}
+	_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_SETPIPE_SZ, 1<<20)
+	return &batchReader{r: f, wait: 10 * time.Millisecond, sleep: time.Sleep}
 }
 
-// batchReader waits a little after a read that did not fill the buffer, so that the next
-// read takes what arrived meanwhile in one go. bpftrace writes 4 KiB at a time, up to
+// batchReader waits a little after a read that did not fill half the buffer, so that the
+// next read takes what arrived meanwhile in one go. bpftrace writes 4 KiB at a time, up to
 // hundreds of times a second in a connection storm; reading each as it comes costs the Go
-// runtime a wakeup, a thread handoff and its monitor's polling per read (measured: several
-// times the CPU of the filtering, and of awk doing the same job), while a 10 ms wait costs a
-// line nothing that matters: lines reach stdout at the next "#" padding anyway, every half
+// runtime a wakeup, futexes and its monitor's polling per read (measured, docs/benchmarks.md:
+// about three times the CPU of awk doing the same job), while a 10 ms wait costs a line
+// nothing that matters: lines reach stdout at the next "#" padding anyway, every half
 // second.
 type batchReader struct {
-	r    io.Reader
-	wait time.Duration
+	r     io.Reader
+	wait  time.Duration
+	sleep func(time.Duration)
 }
 
 func (b *batchReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err == nil && n < len(p)/2 {
-		time.Sleep(b.wait)
+		b.sleep(b.wait)
 	}
 	return n, err
 }
