@@ -51,7 +51,7 @@ func requireKprobesAttached(t *testing.T, funcs ...string) {
 // stands for: client pid → server pid, exactly. Where the kernel has kprobes.
 func TestLiveVariantsAgree(t *testing.T) {
 	if !haveKprobes() {
-		t.Skip("this kernel has no kprobes; netflow.bt is compile-checked by TestScriptsCompile")
+		t.Skip("this kernel has no kprobes; netflow.bt is compile-checked by TestScriptsCompile and run live by scripts/test-kernels")
 	}
 	requireBPF(t)
 	root := repoRoot(t)

@@ -39,10 +39,8 @@ func TestLiveTracepoint(t *testing.T) {
 // TestLiveKprobe does the same with the kprobe script, where the kernel has
 // kprobes (CONFIG_KPROBES).
 func TestLiveKprobe(t *testing.T) {
-	if _, err := os.Stat("/sys/bus/event_source/devices/kprobe/type"); err != nil {
-		if _, err := os.Stat("/sys/kernel/tracing/kprobe_events"); err != nil {
-			t.Skip("this kernel has no kprobes; netflow.bt is compile-checked by TestScriptsCompile")
-		}
+	if !haveKprobes() {
+		t.Skip("this kernel has no kprobes; netflow.bt is compile-checked by TestScriptsCompile and run live by scripts/test-kernels")
 	}
 	testLive(t, "kprobe")
 }
