@@ -56,14 +56,20 @@ type event struct {
 	exe           string // decoded: \xNN escapes turned back into bytes
 	exeRaw        string // as printed
 	cgroup        uint64
+	conn          string // the connection's identity (line format 2)
 	comm          string // without the trailing \x00 padding
 }
 
 var (
 	endpointRE = `(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):(\d{1,5})`
 	lineRE     = regexp.MustCompile(`^` + endpointRE + `(→|←)` + endpointRE +
-		`\|pid=(\d+) tid=(\d+) uid=(\d+)(?: ret=(-?\d+))? exe=([\x21-\x7e]*) cgroup=(\d+) comm=([\x20-\x7e]+)$`)
+		`\|pid=(\d+) tid=(\d+) uid=(\d+)(?: ret=(-?\d+))? exe=([\x21-\x7e]*) cgroup=(\d+) conn=([0-9a-f]+-[0-9a-f]+) (?:reconnect=1 )?comm=([\x20-\x7e]+)$`)
 	lostRE = regexp.MustCompile(`^# lost \d+ events$`)
+	// A close line (docs/line-format.md, version 2), and the version line the tracers print
+	// first: the rest of stdout, besides open lines.
+	closeRE = regexp.MustCompile(`^close ` + endpointRE + `(→|←)` + endpointRE +
+		`\|pid=\d+ uid=\d+ conn=[0-9a-f]+-[0-9a-f]+ end=(?:local|peer|reset-sent|reset-recv|timeout|never) dur_us=\d+ sent=\d+ recv=\d+ retrans=\d+(?: connect_us=\d+)? comm=[\x20-\x7e]+$`)
+	versionLine = "# line format 2"
 )
 
 func parseLine(line string) (event, error) {
@@ -99,7 +105,8 @@ func parseLine(line string) (event, error) {
 		return event{}, fmt.Errorf("exe=: %v: %q", err, line)
 	}
 	e.cgroup, _ = strconv.ParseUint(m[11], 10, 64)
-	e.comm = m[12]
+	e.conn = m[12]
+	e.comm = m[13]
 	for strings.HasSuffix(e.comm, `\x00`) {
 		e.comm = strings.TrimSuffix(e.comm, `\x00`)
 	}
@@ -529,8 +536,9 @@ func testLive(t *testing.T, variant string) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
 		require.NotEmpty(t, tr.stdout)
-		for _, l := range tr.stdout {
-			if lostRE.MatchString(l) {
+		require.Equal(t, versionLine, tr.stdout[0], "the version line first")
+		for _, l := range tr.stdout[1:] {
+			if lostRE.MatchString(l) || closeRE.MatchString(l) {
 				continue
 			}
 			_, err := parseLine(l)
@@ -573,7 +581,24 @@ func TestLiveCommEscaping(t *testing.T) {
 
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	assert.Len(t, tr.stdout, 1, "only the renamed client passes --comm; one connect, one line")
+	var opens []string
+	for _, l := range tr.stdout {
+		if l != versionLine && !closeRE.MatchString(l) {
+			opens = append(opens, l)
+		}
+	}
+	assert.Len(t, opens, 1, "only the renamed client passes --comm; one connect, one line")
+	// Its close line: the same conn= and the name escaped the same way, on one line.
+	var closes []string
+	for _, l := range tr.stdout {
+		if closeRE.MatchString(l) && strings.Contains(l, fmt.Sprintf("|pid=%d ", pid)) {
+			closes = append(closes, l)
+		}
+	}
+	if assert.Len(t, closes, 1, "the client's close line") {
+		assert.Contains(t, closes[0], " conn="+e.conn+" ")
+		assert.True(t, strings.HasSuffix(closes[0], " comm="+printed) || strings.Contains(closes[0], " comm="+printed+`\x00`), closes[0])
+	}
 }
 
 // TestLiveStopDuringStartup: a SIGINT or SIGTERM at any moment of
@@ -867,7 +892,10 @@ func TestLiveAggregate(t *testing.T) {
 		defer tr.mu.Unlock()
 		got := map[aggKey]int{}
 		var bad []string
-		for _, l := range tr.stdout {
+		for i, l := range tr.stdout {
+			if i == 0 && l == versionLine {
+				continue
+			}
 			m := aggRE.FindStringSubmatch(l)
 			if m == nil {
 				bad = append(bad, l)
