@@ -24,6 +24,10 @@ var cases = []struct {
 	agg         bool
 }{
 	{"tp", "tp.raw", false},
+	// netflow_tp.bt of line format 2 (--port 18991, secret 12345): a process that
+	// connected twice and was refused twice (reconnect=1), a client that reset its
+	// connection before the server's accept(); their close lines.
+	{"tp2", "tp2.raw", false},
 	{"tp_agg", "tp_agg.raw", true},
 	{"synthetic", "synthetic.raw", false},
 	{"synthetic_agg", "synthetic.raw", true},
