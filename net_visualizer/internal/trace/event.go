@@ -81,13 +81,14 @@ type Event struct {
 	Conn      string
 	Reconnect bool
 	End       End
-	DurUS     uint64 // dur_us=: microseconds from the connect or accept to the close
+	DurUS     uint64 // dur_us=: microseconds from the connect or accept to the close; see HasDur
 	Sent      uint64 // sent=: payload bytes this end sent (and the peer acknowledged)
 	Recv      uint64 // recv=: payload bytes this end received
 	Retrans   uint64 // retrans=: segments this end retransmitted
 	ConnectUS uint64 // connect_us=: microseconds from the SYN to established; see HasConnect
-	// HasConnect says the line has connect_us= (a connect that was established).
-	HasConnect bool
+	// HasConnect says the line has connect_us= (a connect that was established), HasDur
+	// that it has dur_us=.
+	HasConnect, HasDur bool
 
 	// RawAttrs is set instead of Attrs by a Parser with LazyAttrs: the metadata before comm=,
 	// pointing into the line, valid only until the line's buffer is reused.
@@ -155,7 +156,7 @@ func (e *Event) AppendLine(b []byte) []byte {
 		key string
 		n   uint64
 		has bool
-	}{{" dur_us=", e.DurUS, e.DurUS != 0}, {" sent=", e.Sent, e.Sent != 0}, {" recv=", e.Recv, e.Recv != 0},
+	}{{" dur_us=", e.DurUS, e.HasDur}, {" sent=", e.Sent, e.Sent != 0}, {" recv=", e.Recv, e.Recv != 0},
 		{" retrans=", e.Retrans, e.Retrans != 0}, {" connect_us=", e.ConnectUS, e.HasConnect}} {
 		if f.has {
 			b = append(b, f.key...)

@@ -37,6 +37,8 @@ type Parser struct {
 	// attributes only of new processes saves most of the parsing that way.
 	LazyAttrs bool
 
+	sawCount bool // the last line parsed had count=
+
 	strs  map[string]string
 	comms [1024]commSlot // recent names by pid: most lines need no hashing at all
 }
@@ -156,6 +158,10 @@ func (p *Parser) parse(line []byte, ev *Event) (Kind, error) {
 	}
 	if isClose && ev.End == EndNone {
 		return Skip, errors.New("close line has no end=")
+	}
+	if isClose && ev.Conn == "" && !p.sawCount {
+		// Without its identity a close line cannot be told from another connection's.
+		return Skip, errors.New("close line has no conn= (only an aggregated one, with count=, may lack it)")
 	}
 	return EventLine, nil
 }
@@ -364,6 +370,7 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 	// One pass over the tokens: comm= is the first token that starts with "comm=", and
 	// everything after it is the name.
 	havePID, haveComm := false, false
+	p.sawCount = false
 	var comm []byte
 	rest := meta
 	for i := 0; i < len(rest); {
@@ -415,7 +422,7 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 			if err != nil || n == 0 {
 				return fmt.Errorf("count=%s is not a positive number", excerpt(val))
 			}
-			ev.Count = n
+			ev.Count, p.sawCount = n, true
 		case "host":
 			ev.Host = p.intern(val)
 		case "conn":
@@ -445,7 +452,7 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 			}
 			switch key[0] {
 			case 'd':
-				ev.DurUS = n
+				ev.DurUS, ev.HasDur = n, true
 			case 's':
 				ev.Sent = n
 			case 'r':
