@@ -374,13 +374,14 @@ func connOf(ev *trace.Event) *filter.Conn {
 		Comm: ev.Comm, PID: int(ev.PID), UID: -1, Direction: ev.Dir.String(),
 		LocalAddr: ev.Local.Addr().String(), RemoteAddr: ev.Remote.Addr().String(),
 		LocalPort: int(ev.Local.Port()), RemotePort: int(ev.Remote.Port()),
-		Host: ev.Host, Failed: ev.Dir == trace.Out && (ev.Failed() || ev.End == trace.EndNever), Ret: int(ev.Ret),
+		Host: ev.Host, Failed: ev.Dir == trace.Out && (ev.Failed() || ev.Close != nil && ev.Close.End == trace.EndNever), Ret: int(ev.Ret),
 	}
 	switch {
-	case ev.Close:
-		toServer, toClient := ev.Sent, ev.Recv
+	case ev.Close != nil:
+		cl := ev.Close
+		toServer, toClient := cl.Sent, cl.Recv
 		if ev.Dir == trace.In {
-			toServer, toClient = ev.Recv, ev.Sent
+			toServer, toClient = cl.Recv, cl.Sent
 		}
 		c.BytesToServer, c.BytesToClient = clampInt(toServer), clampInt(toClient)
 		total := toServer + toClient
@@ -388,8 +389,8 @@ func connOf(ev *trace.Event) *filter.Conn {
 			total = 1<<64 - 1
 		}
 		c.Bytes = clampInt(total)
-		c.Duration = float64(ev.DurUS) / 1000
-		c.Retransmits = clampInt(ev.Retrans)
+		c.Duration = float64(cl.DurUS) / 1000
+		c.Retransmits = clampInt(cl.Retrans)
 		c.ClosedBy = closedBy(ev)
 	case ev.Conn != "":
 		c.ClosedBy = "open"
@@ -405,9 +406,9 @@ func connOf(ev *trace.Event) *filter.Conn {
 
 // closedBy is who ended a connection, as a close line says it (see filter's closed_by).
 func closedBy(ev *trace.Event) string {
-	switch ev.End {
+	switch ev.Close.End {
 	case trace.EndLocal, trace.EndPeer:
-		if (ev.End == trace.EndLocal) == (ev.Dir == trace.Out) {
+		if (ev.Close.End == trace.EndLocal) == (ev.Dir == trace.Out) {
 			return "client"
 		}
 		return "server"

@@ -648,7 +648,7 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 		b.addEnd(ev, keep)
 		return
 	}
-	if ev.Close {
+	if ev.Close != nil {
 		b.addAggregatedClose(ev, keep)
 		return
 	}
@@ -777,15 +777,15 @@ func (b *Builder) addEnd(ev *trace.Event, keep bool) {
 	}
 	r := &b.ends[ri]
 	first := !r.opened && !r.closed
-	if ev.Close {
+	if c := ev.Close; c != nil {
 		if r.closed {
 			b.repeats++
 			return
 		}
 		r.closed, r.keepClose = true, keep
-		r.end, r.dur, r.sent, r.recv, r.retrans = ev.End, ev.DurUS, ev.Sent, ev.Recv, ev.Retrans
-		r.connect, r.hasConnect, r.hasDur = ev.ConnectUS, ev.HasConnect, ev.HasDur
-		if ev.Dir == trace.Out && ev.End == trace.EndNever {
+		r.end, r.dur, r.sent, r.recv, r.retrans = c.End, c.DurUS, c.Sent, c.Recv, c.Retrans
+		r.connect, r.hasConnect, r.hasDur = c.ConnectUS, c.HasConnect, c.HasDur
+		if ev.Dir == trace.Out && c.End == trace.EndNever {
 			r.failed = true
 		}
 	} else {

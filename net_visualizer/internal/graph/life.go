@@ -134,17 +134,18 @@ func (l *Life) add(cl, sv *endRec, failed bool) {
 // addAggregated adds an aggregated close line (count=, no conn=): its sums, no latencies.
 func (l *Life) addAggregated(ev *trace.Event) {
 	n := max(ev.Count, 1)
-	l.Retransmits += ev.Retrans
-	toServer, toClient := ev.Sent, ev.Recv
+	c := ev.Close
+	l.Retransmits += c.Retrans
+	toServer, toClient := c.Sent, c.Recv
 	client := ev.Dir == trace.Out
 	if !client {
-		toServer, toClient = ev.Recv, ev.Sent
+		toServer, toClient = c.Recv, c.Sent
 	}
 	l.BytesToServer += toServer
 	l.BytesToClient += toClient
-	switch ev.End {
+	switch c.End {
 	case trace.EndLocal, trace.EndPeer:
-		if (ev.End == trace.EndLocal) == client {
+		if (c.End == trace.EndLocal) == client {
 			l.Closed.Client += n
 		} else {
 			l.Closed.Server += n

@@ -20,33 +20,35 @@ func TestParseCloseLines(t *testing.T) {
 		want Event
 	}{
 		{"the spec's client close", specClientClose,
-			Event{Dir: Out, Close: true, Remote: ap("127.0.0.1:8080"), Local: ap("127.0.0.1:51044"), PID: 4012, Comm: "curl", Count: 1,
-				Conn: "ffff8881045b3e00-1a2b3c4d", End: EndLocal, DurUS: 1532, HasDur: true, Sent: 12345, Recv: 54321, ConnectUS: 85, HasConnect: true,
+			Event{Dir: Out, Remote: ap("127.0.0.1:8080"), Local: ap("127.0.0.1:51044"), PID: 4012, Comm: "curl", Count: 1,
+				Conn: "ffff8881045b3e00-1a2b3c4d", Close: &Close{End: EndLocal, DurUS: 1532, HasDur: true, Sent: 12345, Recv: 54321, ConnectUS: 85, HasConnect: true},
 				Attrs: []Attr{{"uid", "1000"}}}},
 		{"the spec's server close", specServerClose,
-			Event{Dir: In, Close: true, Remote: ap("127.0.0.1:51044"), Local: ap("127.0.0.1:8080"), PID: 3977, Comm: "nginx", Count: 1,
-				Conn: "ffff888104d21a00-1a2b4f10", End: EndPeer, DurUS: 1449, HasDur: true, Sent: 54321, Recv: 12345,
+			Event{Dir: In, Remote: ap("127.0.0.1:51044"), Local: ap("127.0.0.1:8080"), PID: 3977, Comm: "nginx", Count: 1,
+				Conn: "ffff888104d21a00-1a2b4f10", Close: &Close{End: EndPeer, DurUS: 1449, HasDur: true, Sent: 54321, Recv: 12345},
 				Attrs: []Attr{{"uid", "0"}}}},
 		{"every end", "close 1.2.3.4:80->5.6.7.8:1|pid=1 conn=a end=reset-sent retrans=3 comm=x",
-			Event{Dir: Out, Close: true, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "x", Count: 1,
-				Conn: "a", End: EndResetSent, Retrans: 3}},
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "x", Count: 1,
+				Conn: "a", Close: &Close{End: EndResetSent, Retrans: 3}}},
 		{"reset received", "close 1.2.3.4:80->5.6.7.8:1|pid=1 conn=r end=reset-recv comm=x",
-			Event{Dir: Out, Close: true, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "x", Count: 1, Conn: "r", End: EndResetRecv}},
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "x", Count: 1, Conn: "r", Close: &Close{End: EndResetRecv}}},
 		{"timeout", "close 1.2.3.4:80->5.6.7.8:1|pid=1 conn=t end=timeout comm=x",
-			Event{Dir: Out, Close: true, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "x", Count: 1, Conn: "t", End: EndTimeout}},
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "x", Count: 1, Conn: "t", Close: &Close{End: EndTimeout}}},
 		{"never established", "close 1.2.3.4:80->5.6.7.8:0|pid=1 conn=b end=never dur_us=1000 sent=0 recv=0 retrans=2 comm=x",
-			Event{Dir: Out, Close: true, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:0"), PID: 1, Comm: "x", Count: 1,
-				Conn: "b", End: EndNever, DurUS: 1000, HasDur: true, Retrans: 2}},
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:0"), PID: 1, Comm: "x", Count: 1,
+				Conn: "b", Close: &Close{End: EndNever, DurUS: 1000, HasDur: true, Retrans: 2}}},
 		{"aggregated close", "close 127.0.0.1:5432→127.0.0.1:0|pid=8 count=40 end=local sent=400 recv=800 comm=php",
-			Event{Dir: Out, Close: true, Remote: ap("127.0.0.1:5432"), Local: ap("127.0.0.1:0"), PID: 8, Comm: "php", Count: 40,
-				End: EndLocal, Sent: 400, Recv: 800}},
+			Event{Dir: Out, Remote: ap("127.0.0.1:5432"), Local: ap("127.0.0.1:0"), PID: 8, Comm: "php", Count: 40, Close: &Close{End: EndLocal, Sent: 400, Recv: 800}}},
 		{"an open line with conn= and reconnect=1", "127.0.0.1:8080→127.0.0.1:51044|pid=4012 conn=c0ffee reconnect=1 comm=curl",
 			Event{Dir: Out, Remote: ap("127.0.0.1:8080"), Local: ap("127.0.0.1:51044"), PID: 4012, Comm: "curl", Count: 1,
 				Conn: "c0ffee", Reconnect: true}},
 		{"reconnect=0", "127.0.0.1:8080→127.0.0.1:51044|pid=4012 reconnect=0 comm=curl",
 			Event{Dir: Out, Remote: ap("127.0.0.1:8080"), Local: ap("127.0.0.1:51044"), PID: 4012, Comm: "curl", Count: 1}},
+		{"close keys on an open line are kept as attributes", "1.2.3.4:80->5.6.7.8:1|pid=1 end=local sent=5 comm=x",
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "x", Count: 1,
+				Attrs: []Attr{{"end", "local"}, {"sent", "5"}}}},
 		{"a hostile name on a close line", "close 1.2.3.4:80->5.6.7.8:1|pid=1 conn=h end=local comm=x\"}]; end=peer <b>&amp;",
-			Event{Dir: Out, Close: true, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "x\"}]; end=peer <b>&amp;", Count: 1, Conn: "h", End: EndLocal}},
+			Event{Dir: Out, Remote: ap("1.2.3.4:80"), Local: ap("5.6.7.8:1"), PID: 1, Comm: "x\"}]; end=peer <b>&amp;", Count: 1, Conn: "h", Close: &Close{End: EndLocal}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,11 +129,12 @@ func TestParseBpftraceJSONClose(t *testing.T) {
 	kind, err := p.Parse([]byte(line), &ev)
 	require.NoError(t, err)
 	require.Equal(t, EventLine, kind)
-	assert.True(t, ev.Close)
+	require.NotNil(t, ev.Close)
 	assert.Equal(t, Out, ev.Dir)
-	assert.Equal(t, EndResetRecv, ev.End)
+	assert.Equal(t, EndResetRecv, ev.Close.End)
 	assert.Equal(t, "ab-1", ev.Conn)
-	assert.Equal(t, [5]uint64{7, 1, 2, 1, 5}, [5]uint64{ev.DurUS, ev.Sent, ev.Recv, ev.Retrans, ev.ConnectUS})
+	c := ev.Close
+	assert.Equal(t, [5]uint64{7, 1, 2, 1, 5}, [5]uint64{c.DurUS, c.Sent, c.Recv, c.Retrans, c.ConnectUS})
 }
 
 func TestParseCloseLazyAttrs(t *testing.T) {
@@ -141,5 +144,5 @@ func TestParseCloseLazyAttrs(t *testing.T) {
 	require.NoError(t, err)
 	p.DecodeAttrs(&ev)
 	assert.Equal(t, []Attr{{"uid", "1000"}}, ev.Attrs, "the typed keys are fields, not attributes")
-	assert.Equal(t, uint64(12345), ev.Sent)
+	assert.Equal(t, uint64(12345), ev.Close.Sent)
 }

@@ -57,6 +57,19 @@ func (e End) String() string {
 	return "?"
 }
 
+// Close is what a close line says of the end of a connection.
+type Close struct {
+	End       End
+	DurUS     uint64 // dur_us=: microseconds from the connect or accept to the close; see HasDur
+	Sent      uint64 // sent=: payload bytes this end sent (and the peer acknowledged)
+	Recv      uint64 // recv=: payload bytes this end received
+	Retrans   uint64 // retrans=: segments this end retransmitted
+	ConnectUS uint64 // connect_us=: microseconds from the SYN to established; see HasConnect
+	// HasConnect says the line has connect_us= (a connect that was established), HasDur
+	// that it has dur_us=.
+	HasConnect, HasDur bool
+}
+
 // Attr is a metadata key=value pair other than the ones Event has fields for.
 type Attr struct {
 	Key, Value string
@@ -74,21 +87,13 @@ type Event struct {
 	Host   string         // host= : which machine the line was captured on, "" when absent
 	Attrs  []Attr         // every other key, in line order
 
-	// Version 2. Close says the line is a close line ("close " before the endpoints): the
-	// connection ended, and End and the counters below say how. Conn is conn=, the identity
-	// of the connection on its host ("" when absent); Reconnect is reconnect=1.
-	Close     bool
+	// Version 2. Conn is conn=, the identity of the connection on its host ("" when
+	// absent); Reconnect is reconnect=1. Close is set on a close line ("close " before the
+	// endpoints): the connection ended, and it says how. (A pointer, so that the events of
+	// open lines, most of a trace, stay small.)
 	Conn      string
 	Reconnect bool
-	End       End
-	DurUS     uint64 // dur_us=: microseconds from the connect or accept to the close; see HasDur
-	Sent      uint64 // sent=: payload bytes this end sent (and the peer acknowledged)
-	Recv      uint64 // recv=: payload bytes this end received
-	Retrans   uint64 // retrans=: segments this end retransmitted
-	ConnectUS uint64 // connect_us=: microseconds from the SYN to established; see HasConnect
-	// HasConnect says the line has connect_us= (a connect that was established), HasDur
-	// that it has dur_us=.
-	HasConnect, HasDur bool
+	Close     *Close
 
 	// RawAttrs is set instead of Attrs by a Parser with LazyAttrs: the metadata before comm=,
 	// pointing into the line, valid only until the line's buffer is reused.
@@ -117,7 +122,7 @@ func (e *Event) Attr(key string) (string, bool) {
 // AppendLine appends e in the canonical line format (without a newline).
 // Parsing the result yields e again.
 func (e *Event) AppendLine(b []byte) []byte {
-	if e.Close {
+	if e.Close != nil {
 		b = append(b, "close "...)
 	}
 	b = e.Remote.AppendTo(b)
@@ -148,19 +153,19 @@ func (e *Event) AppendLine(b []byte) []byte {
 	if e.Reconnect {
 		b = append(b, " reconnect=1"...)
 	}
-	if e.End != EndNone {
+	if c := e.Close; c != nil {
 		b = append(b, " end="...)
-		b = append(b, e.End.String()...)
-	}
-	for _, f := range [...]struct {
-		key string
-		n   uint64
-		has bool
-	}{{" dur_us=", e.DurUS, e.HasDur}, {" sent=", e.Sent, e.Sent != 0}, {" recv=", e.Recv, e.Recv != 0},
-		{" retrans=", e.Retrans, e.Retrans != 0}, {" connect_us=", e.ConnectUS, e.HasConnect}} {
-		if f.has {
-			b = append(b, f.key...)
-			b = strconv.AppendUint(b, f.n, 10)
+		b = append(b, c.End.String()...)
+		for _, f := range [...]struct {
+			key string
+			n   uint64
+			has bool
+		}{{" dur_us=", c.DurUS, c.HasDur}, {" sent=", c.Sent, c.Sent != 0}, {" recv=", c.Recv, c.Recv != 0},
+			{" retrans=", c.Retrans, c.Retrans != 0}, {" connect_us=", c.ConnectUS, c.HasConnect}} {
+			if f.has {
+				b = append(b, f.key...)
+				b = strconv.AppendUint(b, f.n, 10)
+			}
 		}
 	}
 	for _, a := range e.Attrs {

@@ -38,7 +38,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil || kind != EventLine {
 			return
 		}
-		if ev.Close && (ev.End == EndNone || ev.Conn == "" && ev.Count == 1 && !p.sawCount) {
+		if ev.Close != nil && (ev.Close.End == EndNone || ev.Conn == "" && ev.Count == 1 && !p.sawCount) {
 			t.Fatalf("%q: a close line without end= or conn= accepted", line)
 		}
 		again := ev.AppendLine(nil)
@@ -49,10 +49,8 @@ func FuzzParse(f *testing.F) {
 		}
 		if ev.Dir != ev2.Dir || ev.Remote != ev2.Remote || ev.Local != ev2.Local || ev.PID != ev2.PID ||
 			ev.Comm != ev2.Comm || ev.Ret != ev2.Ret || ev.Count != ev2.Count || ev.Host != ev2.Host ||
-			len(ev.Attrs) != len(ev2.Attrs) || ev.Close != ev2.Close || ev.Conn != ev2.Conn ||
-			ev.Reconnect != ev2.Reconnect || ev.End != ev2.End || ev.DurUS != ev2.DurUS || ev.Sent != ev2.Sent ||
-			ev.Recv != ev2.Recv || ev.Retrans != ev2.Retrans || ev.ConnectUS != ev2.ConnectUS ||
-			ev.HasConnect != ev2.HasConnect || ev.HasDur != ev2.HasDur {
+			len(ev.Attrs) != len(ev2.Attrs) || (ev.Close == nil) != (ev2.Close == nil) || ev.Conn != ev2.Conn ||
+			ev.Reconnect != ev2.Reconnect || ev.Close != nil && *ev.Close != *ev2.Close {
 			t.Fatalf("%q → %+v, canonical %q → %+v", line, ev, again, ev2)
 		}
 		for i := range ev.Attrs {

@@ -152,11 +152,14 @@ func (p *Parser) parse(line []byte, ev *Event) (Kind, error) {
 	if err != nil {
 		return Skip, fmt.Errorf("local endpoint: %w", err)
 	}
-	*ev = Event{Dir: dir, Remote: remote, Local: local, Count: 1, Attrs: ev.Attrs[:0], Close: isClose}
+	*ev = Event{Dir: dir, Remote: remote, Local: local, Count: 1, Attrs: ev.Attrs[:0]}
+	if isClose {
+		ev.Close = new(Close)
+	}
 	if err := p.parseMeta(meta, ev); err != nil {
 		return Skip, err
 	}
-	if isClose && ev.End == EndNone {
+	if isClose && ev.Close.End == EndNone {
 		return Skip, errors.New("close line has no end=")
 	}
 	if isClose && ev.Conn == "" && !p.sawCount {
@@ -439,30 +442,16 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 			default:
 				return fmt.Errorf("reconnect=%s is not 0 or 1", excerpt(val))
 			}
-		case "end":
-			e, ok := parseEnd(val)
-			if !ok {
-				return fmt.Errorf("end=%s is not local, peer, reset-sent, reset-recv, timeout or never", excerpt(val))
-			}
-			ev.End = e
-		case "dur_us", "sent", "recv", "retrans", "connect_us":
-			n, ok := parseUint64(val)
-			if !ok {
-				return fmt.Errorf("%s=%s is not a number", key, excerpt(val))
-			}
-			switch key[0] {
-			case 'd':
-				ev.DurUS, ev.HasDur = n, true
-			case 's':
-				ev.Sent = n
-			case 'r':
-				if key[2] == 'c' {
-					ev.Recv = n
-				} else {
-					ev.Retrans = n
+		case "end", "dur_us", "sent", "recv", "retrans", "connect_us":
+			if ev.Close != nil {
+				if err := parseCloseKey(ev.Close, key, val); err != nil {
+					return err
 				}
-			default:
-				ev.ConnectUS, ev.HasConnect = n, true
+				break
+			}
+			// On an open line these keys mean nothing: kept like unknown ones.
+			if !p.LazyAttrs {
+				ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(key), Value: p.intern(val)})
 			}
 		default:
 			if !p.LazyAttrs {
@@ -510,7 +499,11 @@ func (p *Parser) DecodeAttrs(ev *Event) {
 			continue
 		}
 		switch key := string(tok[:eq]); key {
-		case "pid", "ret", "count", "host", "conn", "reconnect", "end", "dur_us", "sent", "recv", "retrans", "connect_us":
+		case "pid", "ret", "count", "host", "conn", "reconnect":
+		case "end", "dur_us", "sent", "recv", "retrans", "connect_us":
+			if ev.Close == nil {
+				ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(tok[:eq]), Value: p.intern(tok[eq+1:])})
+			}
 		default:
 			ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(tok[:eq]), Value: p.intern(tok[eq+1:])})
 		}
@@ -536,6 +529,35 @@ func (p *Parser) parseFreeForm(meta []byte, ev *Event) error {
 		}
 	}
 	return fmt.Errorf("metadata %s has neither pid=/comm= nor the form \"PID NAME\"", excerpt(meta))
+}
+
+// parseCloseKey reads one of a close line's keys into c.
+func parseCloseKey(c *Close, key, val []byte) error {
+	if string(key) == "end" {
+		e, ok := parseEnd(val)
+		if !ok {
+			return fmt.Errorf("end=%s is not local, peer, reset-sent, reset-recv, timeout or never", excerpt(val))
+		}
+		c.End = e
+		return nil
+	}
+	n, ok := parseUint64(val)
+	if !ok {
+		return fmt.Errorf("%s=%s is not a number", key, excerpt(val))
+	}
+	switch string(key) {
+	case "dur_us":
+		c.DurUS, c.HasDur = n, true
+	case "sent":
+		c.Sent = n
+	case "recv":
+		c.Recv = n
+	case "retrans":
+		c.Retrans = n
+	default:
+		c.ConnectUS, c.HasConnect = n, true
+	}
+	return nil
 }
 
 // parseEnd reads the value of end=.
