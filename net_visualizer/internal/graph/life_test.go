@@ -202,3 +202,16 @@ func TestWaitingEndsAreBounded(t *testing.T) {
 	assert.Equal(t, []string{fmt.Sprintf("curl/1 -> ext:127.0.0.1:8080 x%d [8080]", n)}, edgeList(g))
 	assert.Equal(t, uint64(n), g.Edges[0].Life.Open)
 }
+
+// TestSnapshotDoesNotConsumeEnds: Graph (as -every calls it) leaves waiting ends waiting.
+func TestSnapshotDoesNotConsumeEnds(t *testing.T) {
+	b := New()
+	evs := events(t, curlNginx...)
+	b.Add(&evs[2])
+	assert.Equal(t, []string{"curl/1 -> ext:127.0.0.1:8080 x1 [8080] | to-server 12345 to-client 54321 retrans 1 closed {Client:1 Server:0 Reset:0 Timeout:0} open 0 reconnects 0 connect [85] dur [1532]"}, lifeList(b.Graph()))
+	for i := range evs {
+		b.Add(&evs[i])
+	}
+	assert.Equal(t, []string{"curl/1 -> nginx/2 x1 [8080] | to-server 12345 to-client 54321 retrans 3 closed {Client:1 Server:0 Reset:0 Timeout:0} open 0 reconnects 0 connect [85] dur [1532]"}, lifeList(b.Graph()))
+	assert.Equal(t, uint64(1), b.Graph().Stats.Repeats, "the close line added twice")
+}
