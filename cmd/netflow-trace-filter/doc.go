@@ -8,13 +8,17 @@
 //
 // It reads bpftrace's stdout and writes:
 //
-//   - trace lines (a line starting with a digit or "["), as they are, to stdout;
+//   - trace lines (a line starting with a digit or "[", or a close line, "close ..."), and
+//     the scripts' "# line format N" line, as they are, to stdout;
 //   - for the "# tracing ..." line the scripts print once their probes are attached,
 //     TEXT as a line on stderr;
 //   - for bpftrace's "Lost N events", "# lost N events" on stdout and a line saying why
 //     on stderr;
 //   - nothing for the other "#" lines (the scripts' padding), but what it has written so
 //     far is flushed: with bpftrace -B full the padding is what pushes lines through;
+//   - for the line scripts' "# lost-close N" (N connections whose close they could not
+//     track: their map of open connections was full), "# lost N events" on stdout and a
+//     line saying why on stderr, added up until the next "#" line or the end;
 //   - nothing for blank lines (bpftrace prints one per map at exit);
 //   - any other line to stderr, prefixed "netflow-trace: bpftrace: ".
 //

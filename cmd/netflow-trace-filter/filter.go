@@ -45,6 +45,9 @@ type filter struct {
 	inKeys        []string
 	sent, printed int64
 	ended         bool
+
+	// Connections whose close the line scripts could not track, not yet reported.
+	closesLost int64
 }
 
 type entry struct {
@@ -86,6 +89,7 @@ func (f *filter) copy(r io.Reader) error {
 			}
 		}
 		if err == io.EOF {
+			f.reportClosesLost()
 			return f.out.Flush()
 		}
 		if err != nil {
@@ -97,12 +101,20 @@ func (f *filter) copy(r io.Reader) error {
 
 func (f *filter) line(b []byte) error {
 	switch {
-	case len(b) > 0 && (b[0] >= '0' && b[0] <= '9' || b[0] == '['):
+	case len(b) > 0 && (b[0] >= '0' && b[0] <= '9' || b[0] == '[') || bytes.HasPrefix(b, []byte("close ")):
 		f.out.Write(b)
 		return f.out.WriteByte('\n')
+	case bytes.HasPrefix(b, []byte("# lost-close ")) && digits(b[len("# lost-close "):]):
+		n, _ := strconv.ParseInt(string(b[len("# lost-close "):]), 10, 64)
+		f.closesLost += n
+		return nil
 	case len(b) > 0 && b[0] == '#':
 		s := string(b)
+		f.reportClosesLost()
 		switch {
+		case strings.HasPrefix(s, "# line format "):
+			f.out.Write(b)
+			f.out.WriteByte('\n')
 		case strings.HasPrefix(s, "# tracing "):
 			fmt.Fprintln(f.err, f.status)
 		case f.agg && (s == "# interval" || s == "# end"):
@@ -162,6 +174,14 @@ func blank(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// reportClosesLost reports the closes lost since the last report, as lost events.
+func (f *filter) reportClosesLost() {
+	if f.closesLost > 0 {
+		f.lost(strconv.FormatInt(f.closesLost, 10), "map of open connections full: raise BPFTRACE_MAP_KEYS_MAX")
+		f.closesLost = 0
+	}
 }
 
 func (f *filter) lost(n, why string) {

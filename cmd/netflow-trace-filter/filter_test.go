@@ -90,3 +90,29 @@ func TestFilterKeyLayout(t *testing.T) {
 		"10.0.0.2:0←10.0.0.1:5432|pid=79 uid=33 fake=7 count=3 comm=postgres\n", stdout)
 	assert.Equal(t, status+"\n", stderr, "all 7 counted were printed: nothing lost")
 }
+
+// TestFilterLineFormat2: the line scripts' version line and close lines (docs/line-format.md,
+// version 2) reach stdout as they are, in order; a connection whose close the scripts cannot
+// track ("# lost-close N", their map of open connections full) is counted as lost, on both
+// streams, once per flush.
+func TestFilterLineFormat2(t *testing.T) {
+	open := "127.0.0.1:80→127.0.0.1:4000|pid=1 tid=1 uid=0 ret=0 exe=a cgroup=1 conn=ffff8881-2a comm=a b"
+	closed := "close 127.0.0.1:80→127.0.0.1:4000|pid=1 uid=0 conn=ffff8881-2a end=local dur_us=5 sent=1 recv=2 retrans=0 connect_us=3 comm=a b"
+	closedIn := `close [::1]:4000←[::1]:80|pid=2 uid=0 conn=ffff8882-2b end=reset-recv dur_us=9 sent=0 recv=0 retrans=1 comm=x\x0ay\x00\x00`
+	input := strings.Join([]string{
+		"# line format 2",
+		"# tracing TCP connect/accept (netflow_tp.bt); Ctrl-C to stop",
+		open,
+		"# lost-close 1",
+		closed,
+		"# lost-close 1",
+		closedIn,
+		"#" + strings.Repeat(" ", 4094),
+		"closer than it looks",
+	}, "\n") + "\n"
+	stdout, stderr := filterOutput(t, []byte(input), false)
+	assert.Equal(t, "# line format 2\n"+open+"\n"+closed+"\n"+closedIn+"\n# lost 2 events\n", stdout)
+	assert.Equal(t, status+"\n"+
+		"netflow-trace: lost 2 events (map of open connections full: raise BPFTRACE_MAP_KEYS_MAX)\n"+
+		"netflow-trace: bpftrace: closer than it looks\n", stderr)
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -17,10 +18,12 @@ type key struct {
 type kind int
 
 const (
-	plain kind = iota // Expr, read where the line is printed, or kept with the socket for ASYNC
-	ret               // the connect's outcome, $ret: lines on → only
-	exe               // the executable's name: format and expression by the name class
-	comm              // the thread's name, always last: likewise
+	plain  kind = iota // Expr, read where the line is printed, or kept with the socket for ASYNC
+	ret                // the connect's outcome, $ret: lines on → only
+	exe                // the executable's name: format and expression by the name class
+	conn               // the connection's identity, $cid-$ct (line format 2): not on aggregate lines
+	reconn             // "reconnect=1 " when $rcn, on → lines only (see reMark)
+	comm               // the thread's name, always last: likewise
 )
 
 // keys is the metadata of every line, in order (docs/line-format.md). Adding a key here adds
@@ -35,6 +38,8 @@ var keys = []key{
 	{Name: "ret", Fmt: "%d", Expr: "$ret", Agg: true, kind: ret},
 	{Name: "exe", kind: exe},
 	{Name: "cgroup", Fmt: "%llu", Expr: "cgroup"},
+	{Name: "conn", kind: conn},
+	{Name: "reconnect", kind: reconn},
 	{Name: "comm", kind: comm},
 }
 
@@ -55,13 +60,21 @@ const (
 
 // Meta is the printf format of the metadata for a name class and a context.
 func (v variant) Meta(cls, ctx string) (string, error) {
-	var parts []string
+	var b strings.Builder
 	for _, k := range v.keys {
-		if k.kind == ret && ctx == ctxAccept {
+		if (k.kind == ret || k.kind == reconn) && ctx == ctxAccept {
+			continue
+		}
+		if k.kind == reconn {
+			// "reconnect=1 " or nothing: expand makes the printf two, by $rcn (a
+			// string argument would cost the BPF stack more than this).
+			b.WriteString(reMark)
 			continue
 		}
 		f := k.Fmt
 		switch k.kind {
+		case conn:
+			f = "%lx-%lx"
 		case exe:
 			f = map[string]string{clsPlain: "%s", clsEscaped: "%r", clsHexExe: "%rx"}[cls]
 		case comm:
@@ -70,9 +83,12 @@ func (v variant) Meta(cls, ctx string) (string, error) {
 		if f == "" {
 			return "", fmt.Errorf("key %s: no format for class %q", k.Name, cls)
 		}
-		parts = append(parts, k.Name+"="+f)
+		b.WriteString(k.Name + "=" + f)
+		if k.kind != comm {
+			b.WriteByte(' ')
+		}
 	}
-	return strings.Join(parts, " "), nil
+	return b.String(), nil
 }
 
 // Args is the printf arguments of the metadata, matching Meta.
@@ -91,6 +107,10 @@ func (v variant) Args(cls, ctx string) string {
 			if ctx == ctxAccept {
 				continue
 			}
+		case conn:
+			a = "$cid, $ct"
+		case reconn:
+			continue
 		case exe:
 			switch {
 			case ctx == ctxSyn && cls == clsPlain:
@@ -219,4 +239,223 @@ func (v variant) Out() aggCount {
 // In counts an accept: remote address, local address and port, then the keys.
 func (v variant) In() aggCount {
 	return aggCount{"in", "$r, $l, $lport", v.AggKeys(ctxAccept)}
+}
+
+// The close line (docs/line-format.md, close lines): its metadata, printed from the
+// connection's @life entry ($o: .0 the open time, .1 the time it was established, .2 pid,
+// .3 uid, .4 name class, .5 direction, .6 reconnect, .7 comm) and the facts the close
+// computes ($end, $dur, $sent, $recv, $retr, $cus).
+const (
+	dirConnect = "CONNECT"
+	dirAccept  = "ACCEPT"
+)
+
+// CloseMeta is the printf format of a close line's metadata; cus adds connect_us=.
+func (v variant) CloseMeta(cls string, cus bool) string {
+	f := "pid=%d uid=%d conn=%lx-%lx end=%s dur_us=%lu sent=%lu recv=%lu retrans=%u"
+	if cus {
+		f += " connect_us=%lu"
+	}
+	if cls == clsPlain {
+		return f + " comm=%s"
+	}
+	return f + " comm=%r"
+}
+
+// CloseArgs is the printf arguments of a close line's metadata, matching CloseMeta.
+func (v variant) CloseArgs(cls string, cus bool) string {
+	a := "$o.2, $o.3, $cid, $o.0, $end, $dur, $sent, $recv, $retr"
+	if cus {
+		a += ", $cus"
+	}
+	if cls == clsPlain {
+		return a + ", $o.7"
+	}
+	return a + ", buf($o.7, 16)"
+}
+
+// closeBlock is one of the blocks that print a close line when a traced socket reaches
+// TCP_CLOSE: one per name class (as they print: PLAIN, or escaped), family and direction,
+// as one for all is more than BPF's 512-byte stack.
+type closeBlock struct {
+	Cls, Family, Dir, Ends, Daddr, Saddr string
+	v                                    variant
+}
+
+func (c closeBlock) Meta(cus bool) string { return c.v.CloseMeta(c.Cls, cus) }
+func (c closeBlock) Args(cus bool) string { return c.v.CloseArgs(c.Cls, cus) }
+
+// ClsTest is the predicate's test of the name class.
+func (c closeBlock) ClsTest() string {
+	if c.Cls == clsPlain {
+		return "== PLAIN"
+	}
+	return "!= PLAIN"
+}
+
+// Closes is the close blocks.
+func (v variant) Closes() []closeBlock {
+	var cs []closeBlock
+	for _, cls := range []string{clsPlain, clsEscaped} {
+		for _, six := range []bool{false, true} {
+			for _, dir := range []string{dirConnect, dirAccept} {
+				arrow := "→"
+				if dir == dirAccept {
+					arrow = "←"
+				}
+				c := closeBlock{Cls: cls, Family: "AF_INET", Dir: dir, Ends: "%s:%d" + arrow + "%s:%d",
+					Daddr: "ntop(AF_INET, args->daddr)", Saddr: "ntop(AF_INET, args->saddr)", v: v}
+				if six {
+					c.Family, c.Ends = "AF_INET6", "[%s]:%d"+arrow+"[%s]:%d"
+					c.Daddr, c.Saddr = "ntop(AF_INET6, args->daddr_v6)", "ntop(AF_INET6, args->saddr_v6)"
+				}
+				cs = append(cs, c)
+			}
+		}
+	}
+	return cs
+}
+
+// NeverClose is the printfs of the close line of a connect that failed ($r, $rport, $l,
+// the ends of its line; $o its @life entry): end=never, no bytes, local port 0, by name class and the
+// families of its two ends (a connect to an address of the other family fails too).
+func (v variant) NeverClose() string {
+	var b strings.Builder
+	meta := "pid=%d uid=%d conn=%lx-%lx end=never dur_us=%lu sent=0 recv=0 retrans=%u comm="
+	ends := []struct{ test, f string }{
+		{"!$r6 && !$l6", "%s:%d→%s:%d"},
+		{"$r6 && $l6", "[%s]:%d→[%s]:%d"},
+		{"$r6", "[%s]:%d→%s:%d"},
+		{"", "%s:%d→[%s]:%d"},
+	}
+	for i, cls := range []string{clsPlain, clsEscaped} {
+		f, comm := "%s", "$o.7"
+		if cls != clsPlain {
+			f, comm = "%r", "buf($o.7, 16)"
+		}
+		if i == 0 {
+			b.WriteString("if ($o.4 == PLAIN) {\n")
+		} else {
+			b.WriteString("} else {\n")
+		}
+		for j, e := range ends {
+			switch {
+			case j == 0:
+				fmt.Fprintf(&b, "  if (%s) {\n", e.test)
+			case e.test != "":
+				fmt.Fprintf(&b, "  } else if (%s) {\n", e.test)
+			default:
+				b.WriteString("  } else {\n")
+			}
+			fmt.Fprintf(&b, "    printf(\"close %s|%s%s\\n\",\n      $r, $rport, $l, (uint16)0, $o.2, $o.3, $cid, $o.0, $dur, $retr, %s);\n",
+				e.f, meta, f, comm)
+		}
+		b.WriteString("  }\n")
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// Mixed is the printfs of a connect's line whose ends may be of two families (the rare
+// case of a failed connect to an address of the other family), one per combination, by
+// the conditions r6 and l6 (l6 "": the local end is IPv6): one printf each rather than
+// the brackets in string variables, which cost 64 bytes of BPF stack each.
+func (v variant) Mixed(cls, r6, l6 string) (string, error) {
+	meta, err := v.Meta(cls, ctxConnect)
+	if err != nil {
+		return "", err
+	}
+	args := v.Args(cls, ctxConnect)
+	type form struct{ test, ends string }
+	forms := []form{{r6, "[%s]:%d→[%s]:%d"}, {"", "%s:%d→[%s]:%d"}}
+	if l6 != "" {
+		forms = []form{
+			{r6 + " && " + l6, "[%s]:%d→[%s]:%d"},
+			{r6, "[%s]:%d→%s:%d"},
+			{l6, "%s:%d→[%s]:%d"},
+			{"", "%s:%d→%s:%d"},
+		}
+	}
+	var b strings.Builder
+	for i, f := range forms {
+		switch {
+		case i == 0:
+			fmt.Fprintf(&b, "if (%s) {\n", f.test)
+		case f.test != "":
+			fmt.Fprintf(&b, "} else if (%s) {\n", f.test)
+		default:
+			b.WriteString("} else {\n")
+		}
+		fmt.Fprintf(&b, "  printf(\"%s|%s\\n\",\n    $r, $rport, $l, $lport, %s);\n", f.ends, meta, args)
+	}
+	b.WriteString("}")
+	return b.String(), nil
+}
+
+// MixedVars is Mixed with the names read once, into $eb and $cb: a buf() in every printf
+// is a buffer on the stack each.
+func (v variant) MixedVars(cls, r6, l6 string) (string, error) {
+	m, err := v.Mixed(cls, r6, l6)
+	m = strings.ReplaceAll(m, "buf($exe->d_name.name, $xn)", "$eb")
+	return strings.ReplaceAll(m, "buf(comm, 16)", "$cb"), err
+}
+
+// CtIndex and RcIndex are the indexes, in an @syn entry, of the time the connect began
+// and of its reconnect flag, after the name class.
+func (v variant) CtIndex() int { return v.ClsIndex() + 1 }
+func (v variant) RcIndex() int { return v.ClsIndex() + 2 }
+func (a async) CtIndex() int   { return a.v.CtIndex() }
+func (a async) RcIndex() int   { return a.v.RcIndex() }
+
+// rare is one of the blocks that print a connect's line with names to escape, or ends of
+// two families: Code is its @opencls value (class * 4 + remote IPv6 * 2 + local IPv6).
+type rare struct {
+	Cls, Code, Ends string
+}
+
+// Rare is those blocks.
+func (v variant) Rare() []rare {
+	var rs []rare
+	for _, cls := range []string{clsHexExe, clsEscaped} {
+		for _, f := range []struct{ code, ends string }{
+			{"0", "%s:%d→%s:%d"}, {"1", "%s:%d→[%s]:%d"}, {"2", "[%s]:%d→%s:%d"}, {"3", "[%s]:%d→[%s]:%d"},
+		} {
+			rs = append(rs, rare{cls, cls + " * 4 + " + f.code, f.ends})
+		}
+	}
+	return rs
+}
+
+// reMark marks where reconnect=1 goes in a printf's format; expand turns each such printf
+// into two, one with "reconnect=1 " and one without, chosen by $rcn.
+const reMark = "{RECONNECT}"
+
+var rePrintf = regexp.MustCompile(`(?m)^( *)(printf\("[^"]*)\{RECONNECT\}([^"]*",(?:[^;]|\n)*?\);)$`)
+
+// splitReconnect makes every printf with reMark two.
+func splitReconnect(text string) string {
+	return rePrintf.ReplaceAllStringFunc(text, func(m string) string {
+		p := rePrintf.FindStringSubmatch(m)
+		ind, head, tail := p[1], p[2], p[3]
+		with := strings.ReplaceAll(head+"reconnect=1 "+tail, "\n"+ind, "\n"+ind+"  ")
+		without := strings.ReplaceAll(head+tail, "\n"+ind, "\n"+ind+"  ")
+		return ind + "if ($rcn != 0) {\n" + ind + "  " + with + "\n" + ind + "} else {\n" + ind + "  " + without + "\n" + ind + "}"
+	})
+}
+
+// rareK6 is one of the blocks of netflow.bt that print an IPv6 connect's line with names
+// to escape or an IPv4 remote end: Code is its @opencls value (as rare's, local IPv6).
+type rareK6 struct {
+	Cls, Code, Ends, R6 string
+}
+
+// RareK6 is those blocks.
+func (v variant) RareK6() []rareK6 {
+	var rs []rareK6
+	for _, cls := range []string{clsHexExe, clsEscaped} {
+		rs = append(rs,
+			rareK6{cls, cls + " * 4 + 1", "%s:%d→[%s]:%d", "0"},
+			rareK6{cls, cls + " * 4 + 3", "[%s]:%d→[%s]:%d", "1"})
+	}
+	return rs
 }

@@ -116,5 +116,5 @@ func expand(v variant) ([]byte, error) {
 	if err := t.ExecuteTemplate(&b, "file", v); err != nil {
 		return nil, err
 	}
-	return b.Bytes(), nil
+	return []byte(splitReconnect(b.String())), nil
 }

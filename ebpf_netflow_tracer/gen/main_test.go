@@ -50,14 +50,23 @@ func TestAddKey(t *testing.T) {
 	for _, name := range []string{"netflow.bt", "netflow_tp.bt"} {
 		t.Run(name, func(t *testing.T) {
 			text := byName[name]
-			lines := 0
+			lines, closes := 0, 0
 			for _, m := range printfCall.FindAllStringSubmatch(text, -1) {
 				format, args := m[1], splitArgs(m[2])
 				if !strings.Contains(format, "comm=") {
 					continue
 				}
+				if strings.HasPrefix(format, "close ") {
+					// A close line has keys of its own (docs/line-format.md), comm= last.
+					closes++
+					assert.Contains(t, format, "|pid=%d uid=%d conn=%lx-%lx end=", "printf(%q)", format)
+					assert.Regexp(t, ` comm=%[sr]\\n$`, format)
+					continue
+				}
 				lines++
-				assert.Contains(t, format, " cgroup=%llu fake=%d comm=", "printf(%q)", format)
+				// The new key, before comm=, after conn= and reconnect=1 (on → lines, in
+				// one of the two printfs of each).
+				assert.Regexp(t, ` cgroup=%llu conn=%lx-%lx (reconnect=1 )?fake=%d comm=`, format, "printf(%q)", format)
 				// The argument before comm's is the fake key's value: gid, or its copy in
 				// the socket's @syn entry, the fifth of the plain keys.
 				require.GreaterOrEqual(t, len(args), 2)
@@ -66,7 +75,8 @@ func TestAddKey(t *testing.T) {
 			// Per variant: 3 connect and 4 accept printfs (netflow.bt: 3 for IPv4, 3 for IPv6)
 			// and the six late-outcome blocks.
 			assert.GreaterOrEqual(t, lines, 12, "printfs of a line")
-			assert.Contains(t, text, "@syn[$key] = (pid, tid, uid, cgroup, gid, $cls);")
+			assert.GreaterOrEqual(t, closes, 8, "printfs of a close line")
+			assert.Contains(t, text, "@syn[$key] = (pid, tid, uid, cgroup, gid, $cls, $ct, $rcn);")
 			assert.Contains(t, text, "@syn[(uint64)args->skaddr].5 == PLAIN")
 			assert.NotContains(t, text, "@syn[(uint64)args->skaddr].4 ==")
 		})

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"os"
 	"strings"
@@ -173,4 +174,29 @@ func TestMalformedCloseLinesAreReported(t *testing.T) {
 	require.Equal(t, 0, code)
 	assert.Contains(t, stderr, `line 1: sent="1x" is not a number`)
 	assert.Contains(t, stderr, "1 malformed")
+}
+
+// TestHostileNamesOnCloseLines: a name on a close line, alone or after its open line, is
+// one node's name in DOT (Graphviz reads it back as written) and JSON, nothing more.
+func TestHostileNamesOnCloseLines(t *testing.T) {
+	needGraphviz(t)
+	names := []string{`"];x[label="`, `}; digraph { evil`, `<script>alert(1)</script>`, `a\Nb end=peer sent=999`, "bad\xffutf8"}
+	var in strings.Builder
+	for i, n := range names {
+		fmt.Fprintf(&in, "203.0.113.1:443→10.0.0.2:%d|pid=%d conn=o%d comm=%s\n", 40000+i, i+1, i, n)
+		fmt.Fprintf(&in, "close 203.0.113.1:443→10.0.0.2:%d|pid=%d conn=o%d end=reset-recv sent=7 recv=9 retrans=1 comm=%s\n", 40000+i, i+1, i, n)
+		fmt.Fprintf(&in, "close 203.0.113.2:443→10.0.0.2:%d|pid=%d conn=c%d end=local sent=7 recv=9 comm=%s\n", 41000+i, i+1, i, n)
+	}
+	code, out, stderr := runMain(t, in.String(), "-hosts", "")
+	require.Equal(t, 0, code, stderr)
+	labels := plainNodes(t, out)
+	assert.Len(t, labels, len(names)+2, "one process per name, two external nodes")
+	code, out, stderr = runMain(t, in.String(), "-hosts", "", "-format", "json")
+	require.Equal(t, 0, code, stderr)
+	assert.NotContains(t, out, "<script>")
+	edges := edgesByName(t, out)
+	e := edges[`a\Nb end=peer sent=999 -> 203.0.113.1:443`]
+	require.NotNil(t, e, "%v", edges)
+	assert.Equal(t, 7.0, e["bytes_to_server"], "keys inside a name are the name's")
+	assert.Equal(t, map[string]any{"client": 0.0, "server": 0.0, "reset": 1.0}, e["closed"])
 }

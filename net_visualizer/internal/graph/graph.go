@@ -15,6 +15,7 @@ package graph
 
 import (
 	"cmp"
+	"encoding/binary"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -96,17 +97,17 @@ func (k connKey) server() netip.AddrPort {
 
 type pending struct {
 	host  uint32 // the host of the line
-	dir   trace.Direction
-	keep  bool // this side passed the filter
 	node  nodeID
+	slot  int32 // its place in the window's ring, -1 if none
+	rec   int32 // the end's record (a line with conn=), -1 for a version 1 line
 	count uint64
 	seq   uint64 // when it started waiting, to age it out of the window
-	slot  int32  // its place in the window's ring, -1 if none
-	rec   int32  // the end's record (a line with conn=), -1 for a version 1 line
 	// Version 1 lines: extra counts the same side's further lines from the same process;
 	// suspect says the 4-tuple was joined lately, so that these lines are beyond the number
 	// seen from the other end: repeats, unless more of the other end's lines come.
-	extra   uint64
+	extra   uint32
+	dir     trace.Direction
+	keep    bool // this side passed the filter
 	suspect bool
 }
 
@@ -148,24 +149,27 @@ func (r *endRec) kept() bool {
 	return r.keepOpen || r.keepPeer
 }
 
-// matchSlot remembers a 4-tuple joined lately (version 1 lines), for the repeats rule.
-type matchSlot struct {
-	key connKey
-	ok  bool
-}
-
-// recentMatches is how many joined 4-tuples are remembered (direct-mapped, about 1.4 MiB):
-// a version 1 repeat arriving later than about that many connections after its connection
-// was joined is counted as a connection.
+// recentMatches is how many joined 4-tuples (version 1 lines) are remembered for the repeats
+// rule, in a direct-mapped table of 64-bit fingerprints (256 KiB), looked up when a line
+// starts waiting and when it is given up on: a repeat that arrives later than about that many
+// connections after its connection was joined, and is given up on later still, is counted as
+// a connection. Two 4-tuples share a fingerprint with a chance of about 2^-49.
 const recentMatches = 1 << 15
 
-func (k *connKey) hash() uint32 {
-	h := uint32(k.cport)<<16 | uint32(k.sport)
-	h ^= uint32(k.cip[12])<<24 | uint32(k.cip[13])<<16 | uint32(k.cip[14])<<8 | uint32(k.cip[15])
-	h *= 2654435761
-	h ^= uint32(k.sip[15])<<8 ^ uint32(k.sip[14]) ^ uint32(k.cip[7])<<5 ^ k.host*40503
-	h *= 2246822519
-	return h ^ h>>15
+// fingerprint is a 64-bit hash of a connection key, never 0.
+func (k *connKey) fingerprint() uint64 {
+	const m = 0x9e3779b97f4a7c15
+	mix := func(h, v uint64) uint64 {
+		h ^= v
+		h *= m
+		return h ^ h>>29
+	}
+	// The high halves of the addresses are folded in by a rotation: cheap, and IPv6
+	// addresses that differ only there still differ.
+	c := binary.LittleEndian.Uint64(k.cip[8:]) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(k.cip[:8]), 23)
+	s := binary.LittleEndian.Uint64(k.sip[8:]) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(k.sip[:8]), 41)
+	h := mix(uint64(k.host)<<32|uint64(k.cport)<<16|uint64(k.sport), c)
+	return mix(h, s) | 1
 }
 
 // GroupBy says what one process node stands for.
@@ -250,7 +254,7 @@ type Builder struct {
 
 	ends          []endRec         // connection ends with conn=
 	ids           map[connID]int32 // their records, by identity
-	recentMatched []matchSlot      // version 1: 4-tuples joined lately
+	recentMatched []uint64         // version 1: fingerprints of 4-tuples joined lately
 	repeats       uint64
 
 	procIndex map[procID]nodeID          // grouped: which group each process is in
@@ -700,7 +704,7 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 			// The same side again from the same process, before the other side: a repeat
 			// if the other end shows fewer lines, a connection if as many (a 4-tuple used
 			// again), or if the other end is never traced.
-			p.extra += count
+			p.extra += uint32(min(count, 1<<31))
 			p.keep = p.keep || keep
 			b.pending[key] = p
 			return
@@ -742,9 +746,10 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 // noteMatched remembers that a 4-tuple was joined (version 1 lines).
 func (b *Builder) noteMatched(k connKey) {
 	if b.recentMatched == nil {
-		b.recentMatched = make([]matchSlot, recentMatches)
+		b.recentMatched = make([]uint64, recentMatches)
 	}
-	b.recentMatched[k.hash()%recentMatches] = matchSlot{k, true}
+	f := k.fingerprint()
+	b.recentMatched[f>>1%recentMatches] = f
 }
 
 // wasMatched reports whether a 4-tuple was joined lately.
@@ -752,8 +757,8 @@ func (b *Builder) wasMatched(k connKey) bool {
 	if b.recentMatched == nil {
 		return false
 	}
-	s := &b.recentMatched[k.hash()%recentMatches]
-	return s.ok && s.key == k
+	f := k.fingerprint()
+	return b.recentMatched[f>>1%recentMatches] == f
 }
 
 // addEnd records a line with conn=: one end of a connection with an identity. Its first line,
@@ -958,15 +963,16 @@ func (b *Builder) giveUp(key connKey, p pending) {
 		b.ends[p.rec].draw(k, port)
 		return
 	}
-	if p.suspect {
-		// Beyond the number of lines seen from the other end: repeats.
-		b.repeats += 1 + p.extra
+	if p.suspect || b.wasMatched(key) {
+		// Beyond the number of lines seen from the other end (it was traced, and joined):
+		// repeats.
+		b.repeats += 1 + uint64(p.extra)
 		return
 	}
 	if !p.keep {
 		return
 	}
-	b.unmatched(p.host, p.dir, p.node, local, remote, p.count+p.extra)
+	b.unmatched(p.host, p.dir, p.node, local, remote, p.count+uint64(p.extra))
 }
 
 // unmatched draws one side of a connection whose other side is not in the trace: a connect
@@ -1063,7 +1069,8 @@ func (b *Builder) Graph() *Graph {
 		index[k] = v
 	}
 	view := &Builder{keys: slices.Clone(b.keys), attrs: slices.Clone(b.attrs), index: index, edges: edges,
-		hostNames: b.hostNames, conns: b.conns, ends: slices.Clone(b.ends), repeats: b.repeats}
+		hostNames: b.hostNames, conns: b.conns, ends: slices.Clone(b.ends), repeats: b.repeats,
+		recentMatched: b.recentMatched}
 	for k, p := range b.pending {
 		view.giveUp(k, p)
 	}
