@@ -24,6 +24,7 @@ import (
 	"netflow/net_visualizer/internal/graph"
 	"netflow/net_visualizer/internal/names"
 	"netflow/net_visualizer/internal/render"
+	"netflow/net_visualizer/internal/trace"
 )
 
 // Doc is the manual: the -h text and the reference for the package documentation.
@@ -262,6 +263,7 @@ type reading struct {
 	stats    graph.Stats
 	stderr   io.Writer
 	reported int
+	newer    bool // warned of a newer line format
 }
 
 func newReading(o options, inputs []input, stderr io.Writer) *reading {
@@ -297,6 +299,11 @@ func (r *reading) take(bt *batch) error {
 	}
 	if bt.err != nil {
 		return bt.err
+	}
+	if bt.version > trace.FormatVersion && !r.newer {
+		r.newer = true
+		fmt.Fprintf(r.stderr, "net_visualizer: %s: line format %d is newer than this reader's %d: reading on, "+
+			"but lines it does not know are reported as malformed\n", bt.versionAt, bt.version, trace.FormatVersion)
 	}
 	r.b.AddLost(bt.lost)
 	for i := range bt.events {

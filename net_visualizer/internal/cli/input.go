@@ -23,8 +23,11 @@ type batch struct {
 	attrs  []trace.Attr // storage for the events' Attrs
 	lost   uint64
 	lines  uint64
-	bad    []badLine
-	err    error // a read error that ends the input
+	// version is the highest "# line format N" in the batch, versionAt where it was.
+	version   uint64
+	versionAt string
+	bad       []badLine
+	err       error // a read error that ends the input
 }
 
 type badLine struct {
@@ -294,6 +297,10 @@ func (p *pipeline) parse() {
 				b.bad = append(b.bad, badLine{j.in.where(n), err.Error()})
 			case kind == trace.Lost:
 				b.lost += ev.Count
+			case kind == trace.Version:
+				if ev.Count > b.version {
+					b.version, b.versionAt = ev.Count, j.in.where(n)
+				}
 			case kind == trace.EventLine:
 				if ev.Host == "" {
 					ev.Host = j.in.host
@@ -367,7 +374,26 @@ func connOf(ev *trace.Event) *filter.Conn {
 		Comm: ev.Comm, PID: int(ev.PID), UID: -1, Direction: ev.Dir.String(),
 		LocalAddr: ev.Local.Addr().String(), RemoteAddr: ev.Remote.Addr().String(),
 		LocalPort: int(ev.Local.Port()), RemotePort: int(ev.Remote.Port()),
-		Host: ev.Host, Failed: ev.Dir == trace.Out && ev.Failed(), Ret: int(ev.Ret),
+		Host: ev.Host, Failed: ev.Dir == trace.Out && (ev.Failed() || ev.Close != nil && ev.Close.End == trace.EndNever), Ret: int(ev.Ret),
+	}
+	switch {
+	case ev.Close != nil:
+		cl := ev.Close
+		toServer, toClient := cl.Sent, cl.Recv
+		if ev.Dir == trace.In {
+			toServer, toClient = cl.Recv, cl.Sent
+		}
+		c.BytesToServer, c.BytesToClient = clampInt(toServer), clampInt(toClient)
+		total := toServer + toClient
+		if total < toServer {
+			total = 1<<64 - 1
+		}
+		c.Bytes = clampInt(total)
+		c.Duration = float64(cl.DurUS) / 1000
+		c.Retransmits = clampInt(cl.Retrans)
+		c.ClosedBy = closedBy(ev)
+	case ev.Conn != "":
+		c.ClosedBy = "open"
 	}
 	if uid, ok := ev.Attr("uid"); ok {
 		if n, ok := parseInt(uid); ok {
@@ -377,6 +403,24 @@ func connOf(ev *trace.Event) *filter.Conn {
 	filter.Derive(c)
 	return c
 }
+
+// closedBy is who ended a connection, as a close line says it (see filter's closed_by).
+func closedBy(ev *trace.Event) string {
+	switch ev.Close.End {
+	case trace.EndLocal, trace.EndPeer:
+		if (ev.Close.End == trace.EndLocal) == (ev.Dir == trace.Out) {
+			return "client"
+		}
+		return "server"
+	case trace.EndResetSent, trace.EndResetRecv:
+		return "reset"
+	case trace.EndTimeout:
+		return "timeout"
+	}
+	return ""
+}
+
+func clampInt(n uint64) int { return int(min(n, 1<<63-1)) }
 
 func parseInt(s string) (int, bool) {
 	n := 0

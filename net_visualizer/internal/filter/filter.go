@@ -24,6 +24,24 @@
 //	loopback     bool    the remote end is a loopback address (127.0.0.0/8, ::1), whatever
 //	                     the local end says (a failed connect's is 0.0.0.0)
 //
+// Close tracing (line format version 2), known on a close line:
+//
+//	closed_by        string  who ended the connection: "client", "server", "reset" (sent or
+//	                         received), "timeout"; "open" on the open line of a connection
+//	                         with conn= (not closed, as far as that line knows); "" when the
+//	                         line has no close tracing, or the connect failed (end=never)
+//	bytes            int     bytes_to_server + bytes_to_client
+//	bytes_to_server  int     payload bytes the client sent (this end's sent= or recv=)
+//	bytes_to_client  int     payload bytes the server sent
+//	duration         float   milliseconds from the connect or accept to the close (dur_us=)
+//	retransmits      int     segments this end retransmitted (retrans=)
+//
+// An expression decides on each line, and a connection is drawn when one of its ends is kept;
+// an end that has a close line is judged by it, not by its open line, so that
+// closed_by == "reset" or bytes > 100*1024*1024 selects by how the connection ended even though
+// the open line came first (and knew nothing of it). An end whose close line is not in the
+// trace is judged by its open line: closed_by "open", zero bytes.
+//
 // FUNCTIONS
 //
 //	in_cidr(addr, cidr)  addr lies in the network cidr: in_cidr(remote_addr, "10.0.0.0/8"),
@@ -42,6 +60,7 @@
 //	comm matches "^php-fpm" && failed
 //	!loopback && !in_cidr(remote_addr, "10.0.0.0/8")
 //	server_port in [80, 443, 8080] || uid == 0
+//	closed_by == "reset" || bytes > 100*1024*1024
 //
 // Derive fills server_port, service and loopback of a Conn from its other fields. Shortcuts
 // turns the -pid, -comm, -port and -exclude-loopback flags into an expression, and And joins
@@ -83,6 +102,13 @@ type Conn struct {
 	Failed     bool   `expr:"failed"`
 	Ret        int    `expr:"ret"`
 	Loopback   bool   `expr:"loopback"` // the remote end on loopback
+
+	ClosedBy      string  `expr:"closed_by"` // "client", "server", "reset", "timeout", "open" or ""
+	Bytes         int     `expr:"bytes"`
+	BytesToServer int     `expr:"bytes_to_server"`
+	BytesToClient int     `expr:"bytes_to_client"`
+	Duration      float64 `expr:"duration"` // milliseconds
+	Retransmits   int     `expr:"retransmits"`
 }
 
 // Filter is a compiled expression. Match is safe for concurrent use.

@@ -5,10 +5,17 @@
 // node for the remote endpoint ip:port; an accept with no matching connect comes from an
 // external node for the remote host ip. Repeated connections between the same pair are one
 // edge carrying the number of connections; failed connects are edges of their own.
+//
+// Lines with conn= (line format version 2) are connection ends with an identity: each end's
+// first line, open or close, is joined like a version 1 line, its other line adds what it
+// knows, and a line whose (host, conn, kind) was seen before is a repeat and changes nothing.
+// What the close lines tell (bytes, who closed, retransmits, latency) is summed per edge in
+// its Life. Lines without conn= follow the repeats rule of docs/line-format.md.
 package graph
 
 import (
 	"cmp"
+	"encoding/binary"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -64,6 +71,7 @@ func (k edgeKey) failed() bool { return k&(1<<31) != 0 }
 type edgeData struct {
 	conns uint64
 	ports []uint16 // server ports, unsorted, distinct
+	life  *Life    // connections with close tracing, nil when none
 }
 
 // connKey is one TCP connection: its client end and its server end, as plain bytes so that
@@ -89,12 +97,79 @@ func (k connKey) server() netip.AddrPort {
 
 type pending struct {
 	host  uint32 // the host of the line
-	dir   trace.Direction
-	keep  bool // this side passed the filter
 	node  nodeID
+	slot  int32 // its place in the window's ring, -1 if none
+	rec   int32 // the end's record (a line with conn=), -1 for a version 1 line
 	count uint64
 	seq   uint64 // when it started waiting, to age it out of the window
-	slot  int32  // its place in the window's ring, -1 if none
+	// Version 1 lines: extra counts the same side's further lines from the same process;
+	// suspect says the 4-tuple was joined lately, so that these lines are beyond the number
+	// seen from the other end: repeats, unless more of the other end's lines come.
+	extra   uint32
+	dir     trace.Direction
+	keep    bool // this side passed the filter
+	suspect bool
+}
+
+// connID is a connection end's identity: its host and its conn=.
+type connID struct {
+	host uint32
+	conn string
+}
+
+// endRec is what is known of one end of a connection whose lines carry conn=. About 80
+// bytes, plus the ids map's entry (the conn= text and about 50 bytes): kept for the whole
+// run, as a repeat may come at any time.
+type endRec struct {
+	node                              nodeID
+	peer                              int32   // the other end's record once joined, -1 before (or never traced)
+	edge                              edgeKey // where the connection is drawn, once drawn
+	port                              uint16  // the server port
+	drawn                             bool
+	out                               bool // this end connected: the client
+	opened                            bool // its open line was seen
+	closed                            bool // its close line was seen
+	failed                            bool
+	keepOpen, keepClose, keepPeer     bool // what the filter said of each line (keepPeer: a version 1 peer's)
+	reconnect, hasConnect, hasDur     bool
+	end                               trace.End
+	dur, sent, recv, retrans, connect uint64
+}
+
+func (r *endRec) draw(k edgeKey, port uint16) { r.edge, r.port, r.drawn = k, port, true }
+
+// kept is what the filter said of this end: its close line decides when there is one.
+func (r *endRec) kept() bool {
+	if r == nil {
+		return false
+	}
+	if r.closed {
+		return r.keepClose || r.keepPeer
+	}
+	return r.keepOpen || r.keepPeer
+}
+
+// recentMatches is how many joined 4-tuples (version 1 lines) are remembered for the repeats
+// rule, in a direct-mapped table of 64-bit fingerprints (256 KiB), looked up when a line
+// starts waiting and when it is given up on: a repeat that arrives later than about that many
+// connections after its connection was joined, and is given up on later still, is counted as
+// a connection. Two 4-tuples share a fingerprint with a chance of about 2^-49.
+const recentMatches = 1 << 15
+
+// fingerprint is a 64-bit hash of a connection key, never 0.
+func (k *connKey) fingerprint() uint64 {
+	const m = 0x9e3779b97f4a7c15
+	mix := func(h, v uint64) uint64 {
+		h ^= v
+		h *= m
+		return h ^ h>>29
+	}
+	// The high halves of the addresses are folded in by a rotation: cheap, and IPv6
+	// addresses that differ only there still differ.
+	c := binary.LittleEndian.Uint64(k.cip[8:]) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(k.cip[:8]), 23)
+	s := binary.LittleEndian.Uint64(k.sip[8:]) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(k.sip[:8]), 41)
+	h := mix(uint64(k.host)<<32|uint64(k.cport)<<16|uint64(k.sport), c)
+	return mix(h, s) | 1
 }
 
 // GroupBy says what one process node stands for.
@@ -176,6 +251,11 @@ type Builder struct {
 	ExternalLabel func(a netip.Addr) (label string, ok bool)
 
 	aggs map[connKey]*aggregated // aggregated lines, by client address and server
+
+	ends          []endRec         // connection ends with conn=
+	ids           map[connID]int32 // their records, by identity
+	recentMatched []uint64         // version 1: fingerprints of 4-tuples joined lately
+	repeats       uint64
 
 	procIndex map[procID]nodeID          // grouped: which group each process is in
 	pids      map[nodeID]map[uint32]bool // grouped: the pids of each group
@@ -303,7 +383,11 @@ func (b *Builder) hostID(h string) uint32 {
 }
 
 func (b *Builder) addEdge(from, to nodeID, failed bool, port uint16, n uint64) {
-	k := makeEdgeKey(from, to, failed)
+	b.addEdgeKey(makeEdgeKey(from, to, failed), port, n)
+}
+
+func (b *Builder) addEdgeKey(k edgeKey, port uint16, n uint64) *edgeData {
+	from, to := k.from(), k.to()
 	slot := &b.edgeCache[(uint32(from)*2654435761^uint32(to)*40503)%uint32(len(b.edgeCache))]
 	e := slot.data
 	if e == nil || slot.key != k {
@@ -317,6 +401,7 @@ func (b *Builder) addEdge(from, to nodeID, failed bool, port uint16, n uint64) {
 	if !slices.Contains(e.ports, port) {
 		e.ports = append(e.ports, port)
 	}
+	return e
 }
 
 // external is node for external endpoints, through a small cache: a busy host talks to the
@@ -351,9 +436,39 @@ type aggregated struct {
 	host      uint32
 	outs, ins map[nodeID]uint64
 	outN, inN uint64
+	// The sums of aggregated close lines, by client process and by server process.
+	outLife, inLife map[nodeID]*Life
 }
 
-func (b *Builder) aggregate(key connKey, host uint32, dir trace.Direction, proc nodeID, n uint64) {
+// addAggregatedClose adds a close line without conn= (the tracer's aggregate mode): its
+// sums go on the edges drawn from the aggregated open lines of its client address and server.
+func (b *Builder) addAggregatedClose(ev *trace.Event, keep bool) {
+	if !keep {
+		return
+	}
+	proc := b.process(ev)
+	kh := b.connHost(ev)
+	key := makeConnKey(kh, ev.Local, ev.Remote)
+	if ev.Dir == trace.In {
+		key = makeConnKey(kh, ev.Remote, ev.Local)
+	}
+	a := b.aggFor(key, b.hostID(ev.Host))
+	lives := &a.outLife
+	if ev.Dir == trace.In {
+		lives = &a.inLife
+	}
+	if *lives == nil {
+		*lives = map[nodeID]*Life{}
+	}
+	l := (*lives)[proc]
+	if l == nil {
+		l = &Life{}
+		(*lives)[proc] = l
+	}
+	l.addAggregated(ev)
+}
+
+func (b *Builder) aggFor(key connKey, host uint32) *aggregated {
 	if b.aggs == nil {
 		b.aggs = make(map[connKey]*aggregated)
 	}
@@ -362,6 +477,20 @@ func (b *Builder) aggregate(key connKey, host uint32, dir trace.Direction, proc 
 		a = &aggregated{host: host, outs: map[nodeID]uint64{}, ins: map[nodeID]uint64{}}
 		b.aggs[key] = a
 	}
+	return a
+}
+
+// attachLife adds l to the Life of an edge already drawn in the view.
+func (b *Builder) attachLife(k edgeKey, l *Life) {
+	e := b.edges[k]
+	if e == nil || l == nil {
+		return
+	}
+	e.life = l.merge(e.life)
+}
+
+func (b *Builder) aggregate(key connKey, host uint32, dir trace.Direction, proc nodeID, n uint64) {
+	a := b.aggFor(key, host)
 	if dir == trace.Out {
 		a.outs[proc] += n
 		a.outN += n
@@ -380,18 +509,45 @@ func (b *Builder) drawAggregates(view *Builder) {
 	for key, a := range b.aggs {
 		client, server := key.client(), key.server()
 		switch {
+		case a.inN == 0 && a.outN == 0:
+			// Close lines only: their sums have no edge to go on.
 		case a.inN == 0:
-			for c, n := range a.outs {
-				view.unmatched(a.host, trace.Out, c, client, server, n)
+			for _, c := range sortedKeys(a.outs) {
+				view.unmatched(a.host, trace.Out, c, client, server, a.outs[c])
+				k, _ := view.unmatchedEdge(a.host, trace.Out, c, client, server)
+				view.attachLife(k, a.outLife[c])
 			}
 		case a.outN == 0:
-			for s, n := range a.ins {
-				view.unmatched(a.host, trace.In, s, server, client, n)
+			for _, s := range sortedKeys(a.ins) {
+				view.unmatched(a.host, trace.In, s, server, client, a.ins[s])
+				k, _ := view.unmatchedEdge(a.host, trace.In, s, server, client)
+				view.attachLife(k, a.inLife[s])
 			}
 		default:
-			for _, f := range share(a.outs, a.ins, a.outN, a.inN) {
+			flows := share(a.outs, a.ins, a.outN, a.inN)
+			for _, f := range flows {
 				view.addEdge(f.client, f.server, false, key.sport, f.n)
 				view.conns += f.n
+			}
+			// The sums of a client's close lines go on its flow with the most connections;
+			// when no client close line came, each server's go on its biggest flow.
+			biggest := func(of func(flow) nodeID, n nodeID) edgeKey {
+				best := flow{}
+				for _, f := range flows {
+					if of(f) == n && f.n > best.n {
+						best = f
+					}
+				}
+				return makeEdgeKey(best.client, best.server, false)
+			}
+			if len(a.outLife) > 0 {
+				for _, c := range sortedKeys(a.outs) {
+					view.attachLife(biggest(func(f flow) nodeID { return f.client }, c), a.outLife[c])
+				}
+			} else {
+				for _, s := range sortedKeys(a.ins) {
+					view.attachLife(biggest(func(f flow) nodeID { return f.server }, s), a.inLife[s])
+				}
 			}
 		}
 	}
@@ -488,6 +644,14 @@ func (b *Builder) Add(ev *trace.Event) { b.AddKeep(ev, true) }
 // its sides was kept, so a filter on one process still shows whom it talks to.
 func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 	b.events++
+	if ev.Conn != "" {
+		b.addEnd(ev, keep)
+		return
+	}
+	if ev.Close != nil {
+		b.addAggregatedClose(ev, keep)
+		return
+	}
 	proc := b.process(ev)
 	count := max(ev.Count, 1)
 	if ev.Dir == trace.Out && ev.Failed() {
@@ -536,9 +700,13 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 	}
 	p, ok := b.pending[key]
 	if ok && p.dir == ev.Dir {
-		if p.node == proc {
-			// The same line twice (a tracer may report a connect that is retried after
-			// EINPROGRESS twice): one connection.
+		if p.node == proc && p.rec < 0 {
+			// The same side again from the same process, before the other side: a repeat
+			// if the other end shows fewer lines, a connection if as many (a 4-tuple used
+			// again), or if the other end is never traced.
+			p.extra += uint32(min(count, 1<<31))
+			p.keep = p.keep || keep
+			b.pending[key] = p
 			return
 		}
 		// The same side from another process: the earlier connection on this 4-tuple is
@@ -547,19 +715,168 @@ func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 		ok = false
 	}
 	if !ok {
-		b.wait(key, pending{host: host, dir: ev.Dir, keep: keep, node: proc, count: count})
+		b.wait(key, pending{host: host, dir: ev.Dir, keep: keep, node: proc, count: count, rec: -1, suspect: b.wasMatched(key)})
 		return
 	}
 	b.done(key, p)
-	if !keep && !p.keep {
-		return
-	}
 	client, server := proc, p.node
 	if ev.Dir == trace.In {
 		client, server = p.node, proc
 	}
+	if p.rec >= 0 {
+		// The other end has conn= (its tracer is of version 2): the connection is its record's.
+		r := &b.ends[p.rec]
+		r.draw(makeEdgeKey(client, server, false), key.sport)
+		r.keepPeer = r.keepPeer || keep
+		return
+	}
+	b.noteMatched(key)
+	if p.extra > 0 {
+		// The rest of the waiting side's lines wait on, as repeats unless joined.
+		b.wait(key, pending{host: p.host, dir: p.dir, keep: p.keep, node: p.node, count: 1, rec: -1,
+			extra: p.extra - 1, suspect: true})
+	}
+	if !keep && !p.keep {
+		return
+	}
 	b.addEdge(client, server, false, key.sport, max(count, p.count))
 	b.conns += max(count, p.count)
+}
+
+// noteMatched remembers that a 4-tuple was joined (version 1 lines).
+func (b *Builder) noteMatched(k connKey) {
+	if b.recentMatched == nil {
+		b.recentMatched = make([]uint64, recentMatches)
+	}
+	f := k.fingerprint()
+	b.recentMatched[f>>1%recentMatches] = f
+}
+
+// wasMatched reports whether a 4-tuple was joined lately.
+func (b *Builder) wasMatched(k connKey) bool {
+	if b.recentMatched == nil {
+		return false
+	}
+	f := k.fingerprint()
+	return b.recentMatched[f>>1%recentMatches] == f
+}
+
+// addEnd records a line with conn=: one end of a connection with an identity. Its first line,
+// open or close, is joined to the other end like a version 1 line; its other line only adds
+// what it knows. A line whose kind was seen before for this identity is a repeat.
+func (b *Builder) addEnd(ev *trace.Event, keep bool) {
+	id := connID{b.hostID(ev.Host), ev.Conn}
+	ri, ok := b.ids[id]
+	if !ok {
+		if b.ids == nil {
+			b.ids = make(map[connID]int32)
+		}
+		ri = int32(len(b.ends))
+		b.ends = append(b.ends, endRec{peer: -1})
+		b.ids[id] = ri
+	}
+	r := &b.ends[ri]
+	first := !r.opened && !r.closed
+	if c := ev.Close; c != nil {
+		if r.closed {
+			b.repeats++
+			return
+		}
+		r.closed, r.keepClose = true, keep
+		r.end, r.dur, r.sent, r.recv, r.retrans = c.End, c.DurUS, c.Sent, c.Recv, c.Retrans
+		r.connect, r.hasConnect, r.hasDur = c.ConnectUS, c.HasConnect, c.HasDur
+		if ev.Dir == trace.Out && c.End == trace.EndNever {
+			r.failed = true
+		}
+	} else {
+		if r.opened {
+			b.repeats++
+			return
+		}
+		r.opened, r.keepOpen = true, keep
+		r.reconnect = ev.Reconnect && ev.Dir == trace.Out
+		if ev.Dir == trace.Out && ev.Failed() {
+			r.failed = true
+		}
+	}
+	if !first {
+		return
+	}
+	r.out = ev.Dir == trace.Out
+	proc := b.process(ev)
+	r = &b.ends[ri]
+	r.node = proc
+	if r.failed {
+		ext := b.node(nodeKey{kind: External, host: ev.Host, addr: ev.Remote}, nil)
+		r.draw(makeEdgeKey(proc, ext, true), ev.Remote.Port())
+		return
+	}
+	host := b.hostID(ev.Host)
+	b.noteLocal(host, ev.Local.Addr())
+	if (!b.Exact && ev.Host == "" && !b.isLocal(host, ev.Remote.Addr())) || ev.Local.Port() == 0 || ev.Remote.Port() == 0 {
+		// No line can join it (see AddKeep).
+		r.draw(b.unmatchedEdge(host, ev.Dir, proc, ev.Local, ev.Remote))
+		return
+	}
+	kh := b.connHost(ev)
+	key := makeConnKey(kh, ev.Local, ev.Remote)
+	if ev.Dir == trace.In {
+		key = makeConnKey(kh, ev.Remote, ev.Local)
+	}
+	p, ok := b.pending[key]
+	if ok && p.dir == ev.Dir {
+		// The same side of another connection on this 4-tuple: that one's peer was not traced.
+		b.giveUp(key, p)
+		ok = false
+	}
+	if !ok {
+		b.wait(key, pending{host: host, dir: ev.Dir, keep: true, node: proc, count: 1, rec: ri})
+		return
+	}
+	b.done(key, p)
+	client, server := proc, p.node
+	if ev.Dir == trace.In {
+		client, server = p.node, proc
+	}
+	k := makeEdgeKey(client, server, false)
+	r = &b.ends[ri]
+	r.draw(k, key.sport)
+	if p.rec < 0 {
+		r.keepPeer = p.keep // a version 1 line of the other end
+		return
+	}
+	q := &b.ends[p.rec]
+	q.draw(k, key.sport)
+	q.peer, r.peer = ri, p.rec
+}
+
+// drawEnds draws the connections of the ends with conn=, each once, with their Life, on a
+// view whose waiting ends have been drawn as unmatched.
+func (b *Builder) drawEnds() {
+	for i := range b.ends {
+		r := &b.ends[i]
+		var cl, sv *endRec
+		switch {
+		case r.out:
+			cl = r
+			if r.peer >= 0 {
+				sv = &b.ends[r.peer]
+			}
+		case r.peer >= 0:
+			continue // drawn with its client
+		default:
+			sv = r
+		}
+		if !r.drawn || !(cl.kept() || sv.kept()) {
+			continue
+		}
+		e := b.addEdgeKey(r.edge, r.port, 1)
+		b.conns++
+		if e.life == nil {
+			e.life = &Life{}
+		}
+		e.life.add(cl, sv, r.edge.failed())
+	}
 }
 
 // noteLocal records an address as local. The set spans every host of a fleet capture, so
@@ -636,29 +953,45 @@ func (b *Builder) done(key connKey, p pending) {
 // giveUp draws a waiting connection as unmatched and forgets it.
 func (b *Builder) giveUp(key connKey, p pending) {
 	delete(b.pending, key)
+	client, server := key.client(), key.server()
+	local, remote := client, server
+	if p.dir == trace.In {
+		local, remote = server, client
+	}
+	if p.rec >= 0 {
+		k, port := b.unmatchedEdge(p.host, p.dir, p.node, local, remote)
+		b.ends[p.rec].draw(k, port)
+		return
+	}
+	if p.suspect || b.wasMatched(key) {
+		// Beyond the number of lines seen from the other end (it was traced, and joined):
+		// repeats.
+		b.repeats += 1 + uint64(p.extra)
+		return
+	}
 	if !p.keep {
 		return
 	}
-	client, server := key.client(), key.server()
-	if p.dir == trace.Out {
-		b.unmatched(p.host, p.dir, p.node, client, server, p.count)
-	} else {
-		b.unmatched(p.host, p.dir, p.node, server, client, p.count)
-	}
+	b.unmatched(p.host, p.dir, p.node, local, remote, p.count+uint64(p.extra))
 }
 
 // unmatched draws one side of a connection whose other side is not in the trace: a connect
 // points to the remote ip:port, an accept comes from the remote ip.
 func (b *Builder) unmatched(host uint32, dir trace.Direction, proc nodeID, local, remote netip.AddrPort, n uint64) {
 	b.conns += n
+	k, port := b.unmatchedEdge(host, dir, proc, local, remote)
+	b.addEdgeKey(k, port, n)
+}
+
+// unmatchedEdge is the edge and server port of an unmatched side (see unmatched).
+func (b *Builder) unmatchedEdge(host uint32, dir trace.Direction, proc nodeID, local, remote netip.AddrPort) (edgeKey, uint16) {
 	h := b.hostNames[host]
 	if dir == trace.Out {
 		ext := b.external(nodeKey{kind: External, host: h, addr: remote})
-		b.addEdge(proc, ext, false, remote.Port(), n)
-		return
+		return makeEdgeKey(proc, ext, false), remote.Port()
 	}
 	ext := b.external(nodeKey{kind: External, host: h, addr: netip.AddrPortFrom(remote.Addr(), 0), hostOnly: true})
-	b.addEdge(ext, proc, false, local.Port(), n)
+	return makeEdgeKey(ext, proc, false), local.Port()
 }
 
 // Stats counts what the builder has seen.
@@ -670,6 +1003,8 @@ type Stats struct {
 	Processes   int    `json:"processes"`   // processes drawn, those in grouped nodes included
 	Edges       int    `json:"edges"`
 	Lost        uint64 `json:"lost"` // events the tracer reported lost
+	// Repeats are event lines that were counted as repeats (docs/line-format.md, Repeats).
+	Repeats uint64 `json:"repeats,omitempty"`
 	// Old is, in a Diff, the old capture's counts; the others are then the new capture's.
 	Old *Stats `json:"old,omitempty"`
 }
@@ -710,6 +1045,9 @@ type Edge struct {
 	Ports       []uint16 // server ports, ascending
 	Failed      bool
 	Diff        string // set by Diff: "added", "removed", or "" when in both
+	// Life sums the close lines of the edge's connections; nil when none of them has close
+	// tracing (no conn=, no close line).
+	Life *Life
 }
 
 // Graph is a finished, sorted graph: same events in, same Graph out.
@@ -724,18 +1062,20 @@ type Graph struct {
 func (b *Builder) Graph() *Graph {
 	edges := make(map[edgeKey]*edgeData, len(b.edges)+len(b.pending))
 	for k, e := range b.edges {
-		edges[k] = &edgeData{conns: e.conns, ports: slices.Clone(e.ports)}
+		edges[k] = &edgeData{conns: e.conns, ports: slices.Clone(e.ports), life: e.life.clone()}
 	}
 	index := make(map[nodeKey]nodeID, len(b.index))
 	for k, v := range b.index {
 		index[k] = v
 	}
 	view := &Builder{keys: slices.Clone(b.keys), attrs: slices.Clone(b.attrs), index: index, edges: edges,
-		hostNames: b.hostNames, conns: b.conns}
+		hostNames: b.hostNames, conns: b.conns, ends: slices.Clone(b.ends), repeats: b.repeats,
+		recentMatched: b.recentMatched}
 	for k, p := range b.pending {
 		view.giveUp(k, p)
 	}
 	b.drawAggregates(view)
+	view.drawEnds()
 
 	nodes := make([]Node, len(view.keys))
 	for id, k := range view.keys {
@@ -762,10 +1102,10 @@ func (b *Builder) Graph() *Graph {
 	}
 	var out []Edge
 	for k, e := range view.edges {
-		out = append(out, Edge{From: int(k.from()), To: int(k.to()), Connections: e.conns, Ports: e.ports, Failed: k.failed()})
+		out = append(out, Edge{From: int(k.from()), To: int(k.to()), Connections: e.conns, Ports: e.ports, Failed: k.failed(), Life: e.life})
 	}
 	g := Finish(nodes, out)
-	g.Stats.Events, g.Stats.Connections, g.Stats.Lost = b.events, view.conns, b.lost
+	g.Stats.Events, g.Stats.Connections, g.Stats.Lost, g.Stats.Repeats = b.events, view.conns, b.lost, view.repeats
 	return g
 }
 
@@ -801,6 +1141,7 @@ func Finish(nodes []Node, edges []Edge) *Graph {
 			merged[k] = m
 		}
 		m.Connections += e.Connections
+		m.Life = m.Life.merge(e.Life)
 		for _, p := range e.Ports {
 			if !slices.Contains(m.Ports, p) {
 				m.Ports = append(m.Ports, p)
@@ -828,6 +1169,10 @@ func Finish(nodes []Node, edges []Edge) *Graph {
 		e := *m
 		e.From, e.To = pos[e.From], pos[e.To]
 		slices.Sort(e.Ports)
+		if e.Life != nil {
+			slices.Sort(e.Life.ConnectUS)
+			slices.Sort(e.Life.DurUS)
+		}
 		g.Edges = append(g.Edges, e)
 	}
 	slices.SortFunc(g.Edges, func(a, c Edge) int {

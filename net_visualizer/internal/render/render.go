@@ -177,10 +177,88 @@ func EdgeLabel(e *graph.Edge, sep string) string {
 	case e.Connections > 1:
 		fmt.Fprintf(&b, "%s×%d", sep, e.Connections)
 	}
+	if l := e.Life; l != nil {
+		for _, line := range lifeLines(l) {
+			b.WriteString(sep + line)
+		}
+	}
 	if e.Diff != "" {
 		b.WriteString(sep + e.Diff)
 	}
 	return b.String()
+}
+
+// lifeLines are the lines an edge's Life adds to its label: bytes to the server and to the
+// client, closed connections by who ended them and those still open, retransmits,
+// reconnects, the median and maximum connect latency and duration. A line with nothing to
+// say is left out.
+func lifeLines(l *graph.Life) []string {
+	var lines []string
+	if l.BytesToServer+l.BytesToClient > 0 {
+		lines = append(lines, "→ "+HumanBytes(l.BytesToServer)+", ← "+HumanBytes(l.BytesToClient))
+	}
+	var ended []string
+	by := "closed by "
+	for _, c := range []struct {
+		n   uint64
+		who string
+	}{{l.Closed.Client, "client"}, {l.Closed.Server, "server"}} {
+		if c.n > 0 {
+			ended = append(ended, fmt.Sprintf("%d %s%s", c.n, by, c.who))
+			by = "by "
+		}
+	}
+	if l.Closed.Reset > 0 {
+		ended = append(ended, fmt.Sprintf("%d reset", l.Closed.Reset))
+	}
+	if l.Closed.Timeout > 0 {
+		ended = append(ended, fmt.Sprintf("%d timed out", l.Closed.Timeout))
+	}
+	if l.Open > 0 {
+		ended = append(ended, fmt.Sprintf("%d open", l.Open))
+	}
+	if len(ended) > 0 {
+		lines = append(lines, strings.Join(ended, ", "))
+	}
+	if l.Retransmits > 0 {
+		lines = append(lines, plural(int(min(l.Retransmits, 1<<62)), "retransmit"))
+	}
+	if l.Reconnects > 0 {
+		lines = append(lines, plural(int(min(l.Reconnects, 1<<62)), "reconnect"))
+	}
+	if p50, max, ok := l.Connect(); ok {
+		lines = append(lines, "connect p50 "+HumanMicros(p50)+", max "+HumanMicros(max))
+	}
+	if p50, max, ok := l.Duration(); ok {
+		lines = append(lines, "duration p50 "+HumanMicros(p50)+", max "+HumanMicros(max))
+	}
+	return lines
+}
+
+// HumanBytes writes a byte count in binary units: "512 B", "12.1 KiB", "1.2 MiB".
+func HumanBytes(n uint64) string {
+	if n < 1024 {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	v := float64(n) / 1024
+	i := 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
+}
+
+// HumanMicros writes a time in microseconds: "85 µs", "1.5 ms", "20.0 s".
+func HumanMicros(us uint64) string {
+	switch {
+	case us < 1000:
+		return strconv.FormatUint(us, 10) + " µs"
+	case us < 1_000_000:
+		return fmt.Sprintf("%.1f ms", float64(us)/1e3)
+	}
+	return fmt.Sprintf("%.1f s", float64(us)/1e6)
 }
 
 // Title is the graph's caption, with the warning when the trace is incomplete. For a diff it
@@ -281,11 +359,17 @@ func DOT(w io.Writer, g *graph.Graph) error {
 			de.Attr("color", "#999999").Attr("fontcolor", "#999999").Attr("style", "dotted")
 		case e.Failed:
 			de.Attr("color", "red").Attr("fontcolor", "red")
+		case e.Life != nil && e.Life.Retransmits > 0:
+			de.Attr("color", warning).Attr("fontcolor", warning)
 		}
 		if e.Failed {
 			de.Attr("style", "dashed")
 		}
-		if e.Connections > 1 {
+		switch {
+		case e.Life != nil && e.Life.BytesToServer+e.Life.BytesToClient >= 2048:
+			// By the bytes moved, in KiB, when they are known.
+			de.Attr("penwidth", fmt.Sprintf("%.1f", penWidth(sat(e.Life.BytesToServer, e.Life.BytesToClient)/1024)))
+		case e.Connections > 1 && (e.Life == nil || e.Life.BytesToServer+e.Life.BytesToClient == 0):
 			de.Attr("penwidth", fmt.Sprintf("%.1f", penWidth(e.Connections)))
 		}
 	}
@@ -317,6 +401,17 @@ func Mermaid(w io.Writer, g *graph.Graph) error {
 	}
 	_, err := io.WriteString(w, "%% "+strings.ReplaceAll(Title(g), "\n", " ")+"\n"+dot.MermaidFlowchart(d, dot.MermaidLeftToRight))
 	return err
+}
+
+// warning is the colour of an edge whose connections retransmitted.
+const warning = "#d95f02"
+
+// sat is a+b, at most the largest uint64.
+func sat(a, b uint64) uint64 {
+	if a+b < a {
+		return 1<<64 - 1
+	}
+	return a + b
 }
 
 func penWidth(n uint64) float64 {
@@ -358,6 +453,45 @@ type jsonEdge struct {
 	Services    []string `json:"services,omitempty"`
 	Failed      bool     `json:"failed"`
 	Diff        string   `json:"diff,omitempty"`
+	// Close tracing (line format version 2): absent when the edge has none.
+	BytesToServer *uint64     `json:"bytes_to_server,omitempty"`
+	BytesToClient *uint64     `json:"bytes_to_client,omitempty"`
+	Retransmits   *uint64     `json:"retransmits,omitempty"`
+	Closed        *jsonClosed `json:"closed,omitempty"`
+	Open          *uint64     `json:"open,omitempty"`
+	ConnectMS     *jsonP50Max `json:"connect_ms,omitempty"`
+	DurationMS    *jsonP50Max `json:"duration_ms,omitempty"`
+	Reconnects    *uint64     `json:"reconnects,omitempty"`
+}
+
+type jsonClosed struct {
+	Client  uint64 `json:"client"`
+	Server  uint64 `json:"server"`
+	Reset   uint64 `json:"reset"`
+	Timeout uint64 `json:"timeout,omitempty"`
+}
+
+type jsonP50Max struct {
+	P50 float64 `json:"p50"`
+	Max float64 `json:"max"`
+}
+
+// setLife fills the close-tracing fields of je from l.
+func (je *jsonEdge) setLife(l *graph.Life) {
+	if l == nil {
+		return
+	}
+	n := func(v uint64) *uint64 { return &v }
+	je.BytesToServer, je.BytesToClient, je.Retransmits = n(l.BytesToServer), n(l.BytesToClient), n(l.Retransmits)
+	je.Closed = &jsonClosed{Client: l.Closed.Client, Server: l.Closed.Server, Reset: l.Closed.Reset, Timeout: l.Closed.Timeout}
+	je.Open, je.Reconnects = n(l.Open), n(l.Reconnects)
+	ms := func(us uint64) float64 { return float64(us) / 1000 }
+	if p50, max, ok := l.Connect(); ok {
+		je.ConnectMS = &jsonP50Max{ms(p50), ms(max)}
+	}
+	if p50, max, ok := l.Duration(); ok {
+		je.DurationMS = &jsonP50Max{ms(p50), ms(max)}
+	}
 }
 
 // JSON writes g in the JSON shape the README documents.
@@ -395,6 +529,7 @@ func JSON(w io.Writer, g *graph.Graph) error {
 		if !known {
 			je.Services = nil
 		}
+		je.setLife(e.Life)
 		out.Edges = append(out.Edges, je)
 	}
 	bw := bufio.NewWriter(w)

@@ -33,6 +33,43 @@ const (
 	ECONNREFUSED = 111
 )
 
+// End is how a connection ended, from the view of the end that printed the close line
+// (end= on a close line, docs/line-format.md).
+type End uint8
+
+const (
+	EndNone      End = iota // not a close line
+	EndLocal                // local: this end sent the first FIN
+	EndPeer                 // peer: the peer's FIN came first
+	EndResetSent            // reset-sent: this end reset it
+	EndResetRecv            // reset-recv: the peer reset it
+	EndTimeout              // timeout: the kernel gave up
+	EndNever                // never: it was never established (a failed connect)
+)
+
+var endNames = [...]string{EndNone: "", EndLocal: "local", EndPeer: "peer", EndResetSent: "reset-sent",
+	EndResetRecv: "reset-recv", EndTimeout: "timeout", EndNever: "never"}
+
+func (e End) String() string {
+	if int(e) < len(endNames) {
+		return endNames[e]
+	}
+	return "?"
+}
+
+// Close is what a close line says of the end of a connection.
+type Close struct {
+	End       End
+	DurUS     uint64 // dur_us=: microseconds from the connect or accept to the close; see HasDur
+	Sent      uint64 // sent=: payload bytes this end sent (and the peer acknowledged)
+	Recv      uint64 // recv=: payload bytes this end received
+	Retrans   uint64 // retrans=: segments this end retransmitted
+	ConnectUS uint64 // connect_us=: microseconds from the SYN to established; see HasConnect
+	// HasConnect says the line has connect_us= (a connect that was established), HasDur
+	// that it has dur_us=.
+	HasConnect, HasDur bool
+}
+
 // Attr is a metadata key=value pair other than the ones Event has fields for.
 type Attr struct {
 	Key, Value string
@@ -49,6 +86,14 @@ type Event struct {
 	Count  uint64         // connections this line stands for (count=), at least 1
 	Host   string         // host= : which machine the line was captured on, "" when absent
 	Attrs  []Attr         // every other key, in line order
+
+	// Version 2. Conn is conn=, the identity of the connection on its host ("" when
+	// absent); Reconnect is reconnect=1. Close is set on a close line ("close " before the
+	// endpoints): the connection ended, and it says how. (A pointer, so that the events of
+	// open lines, most of a trace, stay small.)
+	Conn      string
+	Reconnect bool
+	Close     *Close
 
 	// RawAttrs is set instead of Attrs by a Parser with LazyAttrs: the metadata before comm=,
 	// pointing into the line, valid only until the line's buffer is reused.
@@ -77,6 +122,9 @@ func (e *Event) Attr(key string) (string, bool) {
 // AppendLine appends e in the canonical line format (without a newline).
 // Parsing the result yields e again.
 func (e *Event) AppendLine(b []byte) []byte {
+	if e.Close != nil {
+		b = append(b, "close "...)
+	}
 	b = e.Remote.AppendTo(b)
 	if e.Dir == In {
 		b = append(b, "←"...)
@@ -97,6 +145,28 @@ func (e *Event) AppendLine(b []byte) []byte {
 	if e.Count > 1 {
 		b = append(b, " count="...)
 		b = strconv.AppendUint(b, e.Count, 10)
+	}
+	if e.Conn != "" {
+		b = append(b, " conn="...)
+		b = append(b, e.Conn...)
+	}
+	if e.Reconnect {
+		b = append(b, " reconnect=1"...)
+	}
+	if c := e.Close; c != nil {
+		b = append(b, " end="...)
+		b = append(b, c.End.String()...)
+		for _, f := range [...]struct {
+			key string
+			n   uint64
+			has bool
+		}{{" dur_us=", c.DurUS, c.HasDur}, {" sent=", c.Sent, c.Sent != 0}, {" recv=", c.Recv, c.Recv != 0},
+			{" retrans=", c.Retrans, c.Retrans != 0}, {" connect_us=", c.ConnectUS, c.HasConnect}} {
+			if f.has {
+				b = append(b, f.key...)
+				b = strconv.AppendUint(b, f.n, 10)
+			}
+		}
 	}
 	for _, a := range e.Attrs {
 		b = append(b, ' ')

@@ -17,6 +17,14 @@ func FuzzParse(f *testing.F) {
 		"[::ffff:1.2.3.4]:80<-[::ffff:1.2.3.4]:1|pid=1 ret=-111 comm=x",    // mapped, ret
 		"1.2.3.4:80→5.6.7.8:1|1234 curl",                                   // free form
 		"Lost 12 events",                                                   // bpftrace's loss report
+		"# line format 2",                                                  // the version line
+		// version 2: the spec's close lines, a failed connect's, an open line with conn= and reconnect=
+		"close 127.0.0.1:8080→127.0.0.1:51044|pid=4012 uid=1000 conn=ffff8881045b3e00-1a2b3c4d end=local dur_us=1532 sent=12345 recv=54321 retrans=0 connect_us=85 comm=curl",
+		"close 127.0.0.1:51044←127.0.0.1:8080|pid=3977 uid=0 conn=ffff888104d21a00-1a2b4f10 end=peer dur_us=1449 sent=54321 recv=12345 retrans=0 comm=nginx",
+		"close 1.2.3.4:80->5.6.7.8:0|pid=1 conn=b end=never retrans=2 comm=x",
+		"close 1.2.3.4:80->5.6.7.8:1|pid=1 conn=m end=reset-sent sent=18446744073709551615 comm=x", // max uint64
+		"close 1.2.3.4:80->5.6.7.8:1|pid=1 conn=m end=local sent=18446744073709551616 comm=x",      // one over
+		"127.0.0.1:8080→127.0.0.1:51044|pid=4012 conn=c0ffee reconnect=1 comm=curl",
 		// bpftrace v0.17 -f json, as it really prints the arrow and a UTF-8 name
 		`{"type": "printf", "data": "[::1]:8080\uffffffe2\uffffff86\uffffff90[::1]:51044|pid=7 comm=caf\uffffffc3\uffffffa9\n"}`,
 	}
@@ -30,6 +38,9 @@ func FuzzParse(f *testing.F) {
 		if err != nil || kind != EventLine {
 			return
 		}
+		if ev.Close != nil && (ev.Close.End == EndNone || ev.Conn == "" && ev.Count == 1 && !p.sawCount) {
+			t.Fatalf("%q: a close line without end= or conn= accepted", line)
+		}
 		again := ev.AppendLine(nil)
 		var ev2 Event
 		kind2, err := p.Parse(again, &ev2)
@@ -38,7 +49,8 @@ func FuzzParse(f *testing.F) {
 		}
 		if ev.Dir != ev2.Dir || ev.Remote != ev2.Remote || ev.Local != ev2.Local || ev.PID != ev2.PID ||
 			ev.Comm != ev2.Comm || ev.Ret != ev2.Ret || ev.Count != ev2.Count || ev.Host != ev2.Host ||
-			len(ev.Attrs) != len(ev2.Attrs) {
+			len(ev.Attrs) != len(ev2.Attrs) || (ev.Close == nil) != (ev2.Close == nil) || ev.Conn != ev2.Conn ||
+			ev.Reconnect != ev2.Reconnect || ev.Close != nil && *ev.Close != *ev2.Close {
 			t.Fatalf("%q → %+v, canonical %q → %+v", line, ev, again, ev2)
 		}
 		for i := range ev.Attrs {

@@ -20,7 +20,13 @@ const (
 	// Lost: the tracer's report that its buffer overflowed ("Lost N events", or the launcher's
 	// "# lost N events"); the number is in Event.Count.
 	Lost
+	// Version: the "# line format N" line; N is in Event.Count.
+	Version
 )
+
+// FormatVersion is the newest version of the line format (docs/line-format.md) this
+// package reads.
+const FormatVersion = 2
 
 // Parser turns lines into Events. It interns process names and attribute values so that a
 // stream of millions of lines allocates in proportion to the distinct names, not the lines.
@@ -30,6 +36,8 @@ type Parser struct {
 	// metadata instead; DecodeAttrs decodes them when wanted. A stream reader that needs the
 	// attributes only of new processes saves most of the parsing that way.
 	LazyAttrs bool
+
+	sawCount bool // the last line parsed had count=
 
 	strs  map[string]string
 	comms [1024]commSlot // recent names by pid: most lines need no hashing at all
@@ -69,6 +77,8 @@ var (
 	lostPrefix   = []byte("Lost ")
 	lostHash     = []byte("# lost ")
 	lostSuffix   = []byte(" events")
+	closePrefix  = []byte("close ")
+	versionHash  = []byte("# line format ")
 )
 
 // LineError is a malformed line: why, and the line quoted (see excerpt).
@@ -104,6 +114,10 @@ func (p *Parser) parse(line []byte, ev *Event) (Kind, error) {
 			ev.Count = n
 			return Lost, nil
 		}
+		if n, ok := formatVersion(trimmed); ok {
+			ev.Count = n
+			return Version, nil
+		}
 		return Skip, nil
 	}
 	if n, ok := lostCount(trimmed, lostPrefix); ok {
@@ -114,6 +128,12 @@ func (p *Parser) parse(line []byte, ev *Event) (Kind, error) {
 		return p.parseJSON(trimmed, ev)
 	}
 
+	isClose := false
+	if trimmed[0] == 'c' && bytes.HasPrefix(trimmed, closePrefix) {
+		// A close line (version 2): the endpoints and metadata of an open line follow.
+		isClose = true
+		line = trimmed[len(closePrefix):]
+	}
 	bar := bytes.IndexByte(line, '|')
 	if bar < 0 {
 		return Skip, errors.New("no '|' between the addresses and the metadata")
@@ -133,8 +153,18 @@ func (p *Parser) parse(line []byte, ev *Event) (Kind, error) {
 		return Skip, fmt.Errorf("local endpoint: %w", err)
 	}
 	*ev = Event{Dir: dir, Remote: remote, Local: local, Count: 1, Attrs: ev.Attrs[:0]}
+	if isClose {
+		ev.Close = new(Close)
+	}
 	if err := p.parseMeta(meta, ev); err != nil {
 		return Skip, err
+	}
+	if isClose && ev.Close.End == EndNone {
+		return Skip, errors.New("close line has no end=")
+	}
+	if isClose && ev.Conn == "" && !p.sawCount {
+		// Without its identity a close line cannot be told from another connection's.
+		return Skip, errors.New("close line has no conn= (only an aggregated one, with count=, may lack it)")
 	}
 	return EventLine, nil
 }
@@ -177,6 +207,21 @@ func (p *Parser) parseJSON(line []byte, ev *Event) (Kind, error) {
 		return Lost, nil
 	}
 	return Skip, nil
+}
+
+// formatVersion reads "# line format N".
+func formatVersion(line []byte) (uint64, bool) {
+	if !bytes.HasPrefix(line, versionHash) {
+		return 0, false
+	}
+	digits := line[len(versionHash):]
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(string(digits), 10, 64)
+	return n, err == nil
 }
 
 func lostCount(line, prefix []byte) (uint64, bool) {
@@ -328,6 +373,7 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 	// One pass over the tokens: comm= is the first token that starts with "comm=", and
 	// everything after it is the name.
 	havePID, haveComm := false, false
+	p.sawCount = false
 	var comm []byte
 	rest := meta
 	for i := 0; i < len(rest); {
@@ -379,9 +425,34 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 			if err != nil || n == 0 {
 				return fmt.Errorf("count=%s is not a positive number", excerpt(val))
 			}
-			ev.Count = n
+			ev.Count, p.sawCount = n, true
 		case "host":
 			ev.Host = p.intern(val)
+		case "conn":
+			if err := checkConn(val); err != nil {
+				return err
+			}
+			ev.Conn = string(val) // one per connection: not worth interning
+		case "reconnect":
+			switch string(val) {
+			case "0":
+				ev.Reconnect = false
+			case "1":
+				ev.Reconnect = true
+			default:
+				return fmt.Errorf("reconnect=%s is not 0 or 1", excerpt(val))
+			}
+		case "end", "dur_us", "sent", "recv", "retrans", "connect_us":
+			if ev.Close != nil {
+				if err := parseCloseKey(ev.Close, key, val); err != nil {
+					return err
+				}
+				break
+			}
+			// On an open line these keys mean nothing: kept like unknown ones.
+			if !p.LazyAttrs {
+				ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(key), Value: p.intern(val)})
+			}
 		default:
 			if !p.LazyAttrs {
 				ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(key), Value: p.intern(val)})
@@ -428,7 +499,11 @@ func (p *Parser) DecodeAttrs(ev *Event) {
 			continue
 		}
 		switch key := string(tok[:eq]); key {
-		case "pid", "ret", "count", "host":
+		case "pid", "ret", "count", "host", "conn", "reconnect":
+		case "end", "dur_us", "sent", "recv", "retrans", "connect_us":
+			if ev.Close == nil {
+				ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(tok[:eq]), Value: p.intern(tok[eq+1:])})
+			}
 		default:
 			ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(tok[:eq]), Value: p.intern(tok[eq+1:])})
 		}
@@ -454,6 +529,80 @@ func (p *Parser) parseFreeForm(meta []byte, ev *Event) error {
 		}
 	}
 	return fmt.Errorf("metadata %s has neither pid=/comm= nor the form \"PID NAME\"", excerpt(meta))
+}
+
+// parseCloseKey reads one of a close line's keys into c.
+func parseCloseKey(c *Close, key, val []byte) error {
+	if string(key) == "end" {
+		e, ok := parseEnd(val)
+		if !ok {
+			return fmt.Errorf("end=%s is not local, peer, reset-sent, reset-recv, timeout or never", excerpt(val))
+		}
+		c.End = e
+		return nil
+	}
+	n, ok := parseUint64(val)
+	if !ok {
+		return fmt.Errorf("%s=%s is not a number", key, excerpt(val))
+	}
+	switch string(key) {
+	case "dur_us":
+		c.DurUS, c.HasDur = n, true
+	case "sent":
+		c.Sent = n
+	case "recv":
+		c.Recv = n
+	case "retrans":
+		c.Retrans = n
+	default:
+		c.ConnectUS, c.HasConnect = n, true
+	}
+	return nil
+}
+
+// parseEnd reads the value of end=.
+func parseEnd(b []byte) (End, bool) {
+	for e := EndLocal; int(e) < len(endNames); e++ {
+		if string(b) == endNames[e] {
+			return e, true
+		}
+	}
+	return EndNone, false
+}
+
+// checkConn accepts a conn= token: not empty, of letters, digits and "-_.:" (the spec's
+// tokens are [0-9a-f-]; a little more is accepted, nothing that could break a key).
+func checkConn(b []byte) error {
+	if len(b) == 0 {
+		return errors.New("conn= is empty")
+	}
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_', c == '.', c == ':':
+		default:
+			return fmt.Errorf("conn=%s is not a token of letters, digits and -", excerpt(b))
+		}
+	}
+	return nil
+}
+
+// parseUint64 reads a decimal number without sign that fits in 64 bits.
+func parseUint64(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
 }
 
 // parseUint32 reads a decimal number without sign.
