@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	bpftrace ... | netflow-trace-filter [-aggregate] [-status TEXT]
+//	bpftrace ... | netflow-trace-filter [-aggregate] [-status TEXT] [-bpf-proc DIR]
 //
 // It reads bpftrace's stdout and writes:
 //
@@ -19,6 +19,11 @@
 //   - for the line scripts' "# lost-close N" (N connections whose close they could not
 //     track: their map of open connections was full), "# lost N events" on stdout and a
 //     line saying why on stderr, added up until the next "#" line or the end;
+//   - with -bpf-proc /proc/PID (bpftrace's), at every "#" line, "# lost N events" on stdout
+//     and a line saying why on stderr when the BPF programs of that process skipped N more
+//     runs (the largest recursion_misses of their fdinfo): the kernel does not run a
+//     tracepoint's program while another BPF program runs on that CPU (a softirq's
+//     sock:inet_sock_set_state interrupting one), and that event is lost;
 //   - nothing for blank lines (bpftrace prints one per map at exit);
 //   - any other line to stderr, prefixed "netflow-trace: bpftrace: ".
 //

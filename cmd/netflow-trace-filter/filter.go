@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -17,6 +19,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	agg := fs.Bool("aggregate", false, "read the aggregate scripts' map dumps")
 	status := fs.String("status", "", "stderr line for the \"# tracing\" marker")
+	bpfProc := fs.String("bpf-proc", "", "bpftrace's /proc/PID, whose BPF programs' skipped runs count as lost events")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return err
@@ -27,6 +30,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	f := newFilter(stdout, stderr, *status, *agg)
+	f.bpfProc = *bpfProc
 	return f.copy(stdin)
 }
 
@@ -48,6 +52,11 @@ type filter struct {
 
 	// Connections whose close the line scripts could not track, not yet reported.
 	closesLost int64
+
+	// bpftrace's /proc/PID ("": none), and the most runs any of its BPF programs had
+	// skipped at the last look (recursion_misses).
+	bpfProc string
+	misses  int64
 }
 
 type entry struct {
@@ -111,6 +120,7 @@ func (f *filter) line(b []byte) error {
 	case len(b) > 0 && b[0] == '#':
 		s := string(b)
 		f.reportClosesLost()
+		f.reportMisses()
 		switch {
 		case strings.HasPrefix(s, "# line format "):
 			f.out.Write(b)
@@ -174,6 +184,44 @@ func blank(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// reportMisses reports the probe runs the kernel skipped since the last look, as lost events:
+// a BPF program attached to a tracepoint does not run when another one is running on the CPU
+// (the kernel's recursion protection; sock:inet_sock_set_state in a softirq that interrupted
+// a program), and its event is lost, counted only in the program's recursion_misses. One
+// skipped state change is a miss of every program on that tracepoint: the largest count over
+// the programs is what is reported. Once bpftrace has gone there is nothing to read.
+func (f *filter) reportMisses() {
+	if f.bpfProc == "" {
+		return
+	}
+	dir := filepath.Join(f.bpfProc, "fdinfo")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	var most int64
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil || !bytes.Contains(b, []byte("\nprog_type:")) {
+			continue
+		}
+		_, v, ok := bytes.Cut(b, []byte("\nrecursion_misses:"))
+		if !ok {
+			continue
+		}
+		v, _, _ = bytes.Cut(v, []byte("\n"))
+		if n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64); err == nil && n > most {
+			most = n
+		}
+	}
+	if most > f.misses {
+		d := most - f.misses
+		f.misses = most
+		f.lost(strconv.FormatInt(d, 10), "the kernel skipped "+strconv.FormatInt(d, 10)+
+			" probe runs: BPF recursion protection, a softirq while another BPF program ran")
+	}
 }
 
 // reportClosesLost reports the closes lost since the last report, as lost events.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,4 +120,37 @@ func TestFilterLineFormat2(t *testing.T) {
 	assert.Equal(t, status+"\n"+
 		"netflow-trace: lost 2 events (map of open connections full: raise BPFTRACE_MAP_KEYS_MAX)\n"+
 		"netflow-trace: bpftrace: closer than it looks\n", stderr)
+}
+
+// TestFilterRecursionMisses: a probe run that the kernel skipped (BPF recursion protection:
+// a softirq's sock:inet_sock_set_state while another BPF program ran on that CPU) loses its
+// event without a trace in bpftrace's output; the kernel counts it per program
+// (recursion_misses in the program's fdinfo). The filter reads the counts of the process it
+// is given at every "#" line and reports what they grew by, the largest over the programs,
+// as lost events.
+func TestFilterRecursionMisses(t *testing.T) {
+	proc := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(proc, "fdinfo"), 0o755))
+	prog := func(fd string, misses int) {
+		info := fmt.Sprintf("pos:\t0\nflags:\t02000002\nprog_type:\t5\nprog_jited:\t1\nrun_time_ns:\t0\nrun_cnt:\t0\nrecursion_misses:\t%d\n", misses)
+		require.NoError(t, os.WriteFile(filepath.Join(proc, "fdinfo", fd), []byte(info), 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(proc, "fdinfo", "3"), []byte("pos:\t0\nflags:\t02\n"), 0o644))
+	prog("7", 0)
+	prog("8", 0)
+	var out, errb bytes.Buffer
+	f := newFilter(&out, &errb, status, false)
+	f.bpfProc = proc
+	line := func(s string) { require.NoError(t, f.line([]byte(s))) }
+	line("# line format 2")
+	line("# tracing TCP connect/accept (netflow_tp.bt); Ctrl-C to stop")
+	prog("7", 5)
+	prog("8", 3)
+	line("#")
+	line("#")
+	prog("8", 9)
+	line("#")
+	require.NoError(t, f.out.Flush())
+	assert.Equal(t, "# line format 2\n# lost 5 events\n# lost 4 events\n", out.String())
+	assert.Contains(t, errb.String(), "netflow-trace: lost 5 events (the kernel skipped 5 probe runs")
 }

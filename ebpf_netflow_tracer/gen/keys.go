@@ -245,11 +245,6 @@ func (v variant) In() aggCount {
 // connection's @life entry ($o: .0 the open time, .1 the time it was established, .2 pid,
 // .3 uid, .4 name class, .5 direction, .6 reconnect, .7 comm) and the facts the close
 // computes ($end, $dur, $sent, $recv, $retr, $cus).
-const (
-	dirConnect = "CONNECT"
-	dirAccept  = "ACCEPT"
-)
-
 // CloseMeta is the printf format of a close line's metadata; cus adds connect_us=.
 func (v variant) CloseMeta(cls string, cus bool) string {
 	f := "pid=%d uid=%d conn=%lx-%lx end=%s dur_us=%lu sent=%lu recv=%lu retrans=%u"
@@ -275,11 +270,11 @@ func (v variant) CloseArgs(cls string, cus bool) string {
 }
 
 // closeBlock is one of the blocks that print a close line when a traced socket reaches
-// TCP_CLOSE: one per name class (as they print: PLAIN, or escaped), family and direction,
-// as one for all is more than BPF's 512-byte stack.
+// TCP_CLOSE: one per name class (as they print: PLAIN, or escaped), as one for both is more
+// than BPF's 512-byte stack.
 type closeBlock struct {
-	Cls, Family, Dir, Ends, Daddr, Saddr string
-	v                                    variant
+	Cls string
+	v   variant
 }
 
 func (c closeBlock) Meta(cus bool) string { return c.v.CloseMeta(c.Cls, cus) }
@@ -295,25 +290,7 @@ func (c closeBlock) ClsTest() string {
 
 // Closes is the close blocks.
 func (v variant) Closes() []closeBlock {
-	var cs []closeBlock
-	for _, cls := range []string{clsPlain, clsEscaped} {
-		for _, six := range []bool{false, true} {
-			for _, dir := range []string{dirConnect, dirAccept} {
-				arrow := "→"
-				if dir == dirAccept {
-					arrow = "←"
-				}
-				c := closeBlock{Cls: cls, Family: "AF_INET", Dir: dir, Ends: "%s:%d" + arrow + "%s:%d",
-					Daddr: "ntop(AF_INET, args->daddr)", Saddr: "ntop(AF_INET, args->saddr)", v: v}
-				if six {
-					c.Family, c.Ends = "AF_INET6", "[%s]:%d"+arrow+"[%s]:%d"
-					c.Daddr, c.Saddr = "ntop(AF_INET6, args->daddr_v6)", "ntop(AF_INET6, args->saddr_v6)"
-				}
-				cs = append(cs, c)
-			}
-		}
-	}
-	return cs
+	return []closeBlock{{clsPlain, v}, {clsEscaped, v}}
 }
 
 // NeverClose is the printfs of the close line of a connect that failed ($r, $rport, $l,
@@ -356,50 +333,6 @@ func (v variant) NeverClose() string {
 	return b.String()
 }
 
-// Mixed is the printfs of a connect's line whose ends may be of two families (the rare
-// case of a failed connect to an address of the other family), one per combination, by
-// the conditions r6 and l6 (l6 "": the local end is IPv6): one printf each rather than
-// the brackets in string variables, which cost 64 bytes of BPF stack each.
-func (v variant) Mixed(cls, r6, l6 string) (string, error) {
-	meta, err := v.Meta(cls, ctxConnect)
-	if err != nil {
-		return "", err
-	}
-	args := v.Args(cls, ctxConnect)
-	type form struct{ test, ends string }
-	forms := []form{{r6, "[%s]:%d→[%s]:%d"}, {"", "%s:%d→[%s]:%d"}}
-	if l6 != "" {
-		forms = []form{
-			{r6 + " && " + l6, "[%s]:%d→[%s]:%d"},
-			{r6, "[%s]:%d→%s:%d"},
-			{l6, "%s:%d→[%s]:%d"},
-			{"", "%s:%d→%s:%d"},
-		}
-	}
-	var b strings.Builder
-	for i, f := range forms {
-		switch {
-		case i == 0:
-			fmt.Fprintf(&b, "if (%s) {\n", f.test)
-		case f.test != "":
-			fmt.Fprintf(&b, "} else if (%s) {\n", f.test)
-		default:
-			b.WriteString("} else {\n")
-		}
-		fmt.Fprintf(&b, "  printf(\"%s|%s\\n\",\n    $r, $rport, $l, $lport, %s);\n", f.ends, meta, args)
-	}
-	b.WriteString("}")
-	return b.String(), nil
-}
-
-// MixedVars is Mixed with the names read once, into $eb and $cb: a buf() in every printf
-// is a buffer on the stack each.
-func (v variant) MixedVars(cls, r6, l6 string) (string, error) {
-	m, err := v.Mixed(cls, r6, l6)
-	m = strings.ReplaceAll(m, "buf($exe->d_name.name, $xn)", "$eb")
-	return strings.ReplaceAll(m, "buf(comm, 16)", "$cb"), err
-}
-
 // CtIndex and RcIndex are the indexes, in an @syn entry, of the time the connect began
 // and of its reconnect flag, after the name class.
 func (v variant) CtIndex() int { return v.ClsIndex() + 1 }
@@ -408,22 +341,14 @@ func (a async) CtIndex() int   { return a.v.CtIndex() }
 func (a async) RcIndex() int   { return a.v.RcIndex() }
 
 // rare is one of the blocks that print a connect's line with names to escape, or ends of
-// two families: Code is its @opencls value (class * 4 + remote IPv6 * 2 + local IPv6).
+// two families (the @opencls value Cls).
 type rare struct {
-	Cls, Code, Ends string
+	Cls string
 }
 
-// Rare is those blocks.
+// Rare is those blocks, one per name class.
 func (v variant) Rare() []rare {
-	var rs []rare
-	for _, cls := range []string{clsHexExe, clsEscaped} {
-		for _, f := range []struct{ code, ends string }{
-			{"0", "%s:%d→%s:%d"}, {"1", "%s:%d→[%s]:%d"}, {"2", "[%s]:%d→%s:%d"}, {"3", "[%s]:%d→[%s]:%d"},
-		} {
-			rs = append(rs, rare{cls, cls + " * 4 + " + f.code, f.ends})
-		}
-	}
-	return rs
+	return []rare{{clsHexExe}, {clsEscaped}}
 }
 
 // reMark marks where reconnect=1 goes in a printf's format; expand turns each such printf
@@ -443,19 +368,22 @@ func splitReconnect(text string) string {
 	})
 }
 
-// rareK6 is one of the blocks of netflow.bt that print an IPv6 connect's line with names
-// to escape or an IPv4 remote end: Code is its @opencls value (as rare's, local IPv6).
-type rareK6 struct {
-	Cls, Code, Ends, R6 string
+// rareTp is one of the blocks of netflow_tp.bt that print a connect's line with names to
+// escape, or ends of two families: Code is its @opencls value (class * 4 + remote IPv6 * 2
+// + local IPv6).
+type rareTp struct {
+	Cls, Code, Ends string
 }
 
-// RareK6 is those blocks.
-func (v variant) RareK6() []rareK6 {
-	var rs []rareK6
+// RareTp is those blocks.
+func (v variant) RareTp() []rareTp {
+	var rs []rareTp
 	for _, cls := range []string{clsHexExe, clsEscaped} {
-		rs = append(rs,
-			rareK6{cls, cls + " * 4 + 1", "%s:%d→[%s]:%d", "0"},
-			rareK6{cls, cls + " * 4 + 3", "[%s]:%d→[%s]:%d", "1"})
+		for _, f := range []struct{ code, ends string }{
+			{"0", "%s:%d→%s:%d"}, {"1", "%s:%d→[%s]:%d"}, {"2", "[%s]:%d→%s:%d"}, {"3", "[%s]:%d→[%s]:%d"},
+		} {
+			rs = append(rs, rareTp{cls, cls + " * 4 + " + f.code, f.ends})
+		}
 	}
 	return rs
 }
