@@ -14,6 +14,7 @@ type Life struct {
 	Retransmits   uint64 // retrans= of both ends
 	Closed        Closed // closed connections by who ended them
 	Open          uint64 // connections with conn= and no close line from either end
+	Closes        uint64 // connections with a close line from either end (failed ones too)
 	Reconnects    uint64 // client open lines with reconnect=1
 	// ConnectUS and DurUS hold one value per connection that has one (connect_us= of the
 	// client's close line; dur_us= of the client's, else the server's), sorted by Finish.
@@ -74,6 +75,7 @@ func (l *Life) merge(o *Life) *Life {
 	m.Closed.Reset += l.Closed.Reset
 	m.Closed.Timeout += l.Closed.Timeout
 	m.Open += l.Open
+	m.Closes += l.Closes
 	m.Reconnects += l.Reconnects
 	m.ConnectUS = append(m.ConnectUS, l.ConnectUS...)
 	m.DurUS = append(m.DurUS, l.DurUS...)
@@ -83,10 +85,15 @@ func (l *Life) merge(o *Life) *Life {
 // add counts one connection, of its client end and server end (either may be nil: not
 // traced). A failed connect adds its retransmits (of the SYN) only.
 func (l *Life) add(cl, sv *endRec, failed bool) {
+	closes := false
 	for _, r := range []*endRec{cl, sv} {
 		if r != nil && r.closed {
 			l.Retransmits += r.retrans
+			closes = true
 		}
+	}
+	if closes {
+		l.Closes++
 	}
 	if cl != nil && cl.reconnect {
 		l.Reconnects++
@@ -135,6 +142,7 @@ func (l *Life) add(cl, sv *endRec, failed bool) {
 func (l *Life) addAggregated(ev *trace.Event) {
 	n := max(ev.Count, 1)
 	c := ev.Close
+	l.Closes += n
 	l.Retransmits += c.Retrans
 	toServer, toClient := c.Sent, c.Recv
 	client := ev.Dir == trace.Out

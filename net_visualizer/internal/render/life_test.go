@@ -55,7 +55,7 @@ func TestDOTOfALife(t *testing.T) {
 }
 
 func TestJSONOfALife(t *testing.T) {
-	l := &graph.Life{BytesToServer: 12345, BytesToClient: 54321, Retransmits: 3, Open: 1, Reconnects: 2,
+	l := &graph.Life{BytesToServer: 12345, BytesToClient: 54321, Retransmits: 3, Open: 1, Reconnects: 2, Closes: 2,
 		Closed: graph.Closed{Client: 1, Reset: 1}, ConnectUS: []uint64{85, 300}, DurUS: []uint64{30, 1532, 20_000_000}}
 	var out bytes.Buffer
 	require.NoError(t, JSON(&out, lifeGraph(l, false)))
@@ -73,7 +73,7 @@ func TestJSONOfALife(t *testing.T) {
 	assert.Equal(t, map[string]any{"p50": 0.085, "max": 0.3}, e["connect_ms"])
 	assert.Equal(t, map[string]any{"p50": 1.532, "max": 20000.0}, e["duration_ms"])
 
-	l = &graph.Life{Closed: graph.Closed{Timeout: 2}}
+	l = &graph.Life{Closed: graph.Closed{Timeout: 2}, Closes: 2}
 	out.Reset()
 	require.NoError(t, JSON(&out, lifeGraph(l, false)))
 	got.Edges = nil
@@ -81,11 +81,14 @@ func TestJSONOfALife(t *testing.T) {
 	assert.Equal(t, map[string]any{"client": 0.0, "server": 0.0, "reset": 0.0, "timeout": 2.0}, got.Edges[0]["closed"])
 	assert.NotContains(t, got.Edges[0], "connect_ms", "no latencies: absent")
 
-	out.Reset()
-	require.NoError(t, JSON(&out, lifeGraph(nil, false)))
-	got.Edges = nil
-	require.NoError(t, json.Unmarshal(out.Bytes(), &got))
-	for _, k := range []string{"bytes_to_server", "bytes_to_client", "retransmits", "closed", "open", "connect_ms", "duration_ms", "reconnects"} {
-		assert.NotContains(t, got.Edges[0], k, "no close tracing: absent")
+	// conn= lines but no close line yet (all still open), or no close tracing at all: absent.
+	for _, l := range []*graph.Life{{Open: 3}, nil} {
+		out.Reset()
+		require.NoError(t, JSON(&out, lifeGraph(l, false)))
+		got.Edges = nil
+		require.NoError(t, json.Unmarshal(out.Bytes(), &got))
+		for _, k := range []string{"bytes_to_server", "bytes_to_client", "retransmits", "closed", "open", "connect_ms", "duration_ms", "reconnects"} {
+			assert.NotContains(t, got.Edges[0], k, "no close line: absent")
+		}
 	}
 }

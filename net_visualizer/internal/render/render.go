@@ -476,9 +476,11 @@ type jsonP50Max struct {
 	Max float64 `json:"max"`
 }
 
-// setLife fills the close-tracing fields of je from l.
+// setLife fills the close-tracing fields of je from l: none when the trace has no close
+// line for the edge (docs: "a field is absent when the trace has no close events for the
+// edge"), even if its connections carry conn=.
 func (je *jsonEdge) setLife(l *graph.Life) {
-	if l == nil {
+	if l == nil || l.Closes == 0 {
 		return
 	}
 	n := func(v uint64) *uint64 { return &v }
