@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -16,6 +17,10 @@ func init() {
 	// As early as possible: a stop signal to scripts/netflow-trace's process group must not
 	// end the filter before bpftrace's last words.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	// One goroutine does the work: with one P the runtime does not wake other threads to
+	// look for work (spinning Ms, futex wakeups) at each read and sleep. In a connection storm
+	// that took the filter's CPU from 210 to 120 ms per 120000 lines.
+	runtime.GOMAXPROCS(1)
 }
 
 func main() {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,4 +75,10 @@ func TestBatchReaderWaits(t *testing.T) {
 	_, err = b.Read(p)
 	assert.ErrorIs(t, err, io.EOF)
 	assert.Len(t, waits, 2, "no wait at the end")
+}
+
+// TestOneProc: the filter runs on one P (see init): its CPU per line, not its parallelism,
+// is what matters beside bpftrace.
+func TestOneProc(t *testing.T) {
+	assert.Equal(t, 1, runtime.GOMAXPROCS(0))
 }
