@@ -53,6 +53,12 @@ type filter struct {
 	// Connections whose close the line scripts could not track, not yet reported.
 	closesLost int64
 
+	// The close records' expansion (see closed): per conn= of an open line not yet closed,
+	// what its close line takes from it; per conn= of a close record whose open line has not
+	// come yet, the record. Both bounded by maxOpen.
+	open  map[string]string
+	early map[string][]byte
+
 	// bpftrace's /proc/PID ("": none), and the most runs any of its BPF programs had
 	// skipped at the last look (recursion_misses).
 	bpfProc string
@@ -72,6 +78,8 @@ func newFilter(stdout, stderr io.Writer, status string, agg bool) *filter {
 	return &filter{
 		out: bufio.NewWriterSize(stdout, 64<<10), err: stderr, status: status, agg: agg,
 		names:   map[string]string{},
+		open:    map[string]string{},
+		early:   map[string][]byte{},
 		outKeys: []string{"pid", "uid", "ret"},
 		inKeys:  []string{"pid", "uid"},
 	}
@@ -102,6 +110,10 @@ func (f *filter) copy(r io.Reader) error {
 		}
 		if err == io.EOF {
 			f.reportClosesLost()
+			if len(f.early) > 0 {
+				f.lost(strconv.Itoa(len(f.early)), "close records whose open line never came")
+				clear(f.early)
+			}
 			return f.out.Flush()
 		}
 		if err != nil {
@@ -113,9 +125,17 @@ func (f *filter) copy(r io.Reader) error {
 
 func (f *filter) line(b []byte) error {
 	switch {
-	case len(b) > 0 && (b[0] >= '0' && b[0] <= '9' || b[0] == '[') || bytes.HasPrefix(b, []byte("close ")):
+	case len(b) > 0 && (b[0] >= '0' && b[0] <= '9' || b[0] == '['):
+		f.out.Write(b)
+		f.out.WriteByte('\n')
+		f.opened(b)
+		return nil
+	case bytes.HasPrefix(b, []byte("close ")):
 		f.out.Write(b)
 		return f.out.WriteByte('\n')
+	case isRecord(b):
+		f.closed(b)
+		return nil
 	case bytes.HasPrefix(b, []byte("# lost-close ")) && digits(b[len("# lost-close "):]):
 		n, _ := strconv.ParseInt(string(b[len("# lost-close "):]), 10, 64)
 		f.closesLost += n
@@ -157,6 +177,127 @@ func (f *filter) line(b []byte) error {
 	}
 	fmt.Fprintf(f.err, "netflow-trace: bpftrace: %s\n", b)
 	return nil
+}
+
+// maxOpen bounds the connections the filter remembers for close records: the open lines
+// whose close has not come, and the close records whose open line has not. The scripts
+// track at most BPFTRACE_MAP_KEYS_MAX (16384 by scripts/netflow-trace) open connections.
+const maxOpen = 1 << 20
+
+// opened remembers, from an open line with conn= (line format 2), what its close line
+// repeats: the ends, pid=, uid= and comm= (escaped as the line has it). A close record that
+// came first is expanded now, after its open line.
+func (f *filter) opened(b []byte) {
+	ends, meta, ok := bytes.Cut(b, []byte("|"))
+	if !ok {
+		return
+	}
+	conn := keyValue(meta, "conn=")
+	pid := keyValue(meta, "pid=")
+	uid := keyValue(meta, "uid=")
+	_, comm, ok := bytes.Cut(meta, []byte(" comm="))
+	if conn == nil || pid == nil || uid == nil || !ok {
+		return
+	}
+	if rec, ok := f.early[string(conn)]; ok {
+		delete(f.early, string(conn))
+		f.expand(rec, ends, pid, uid, comm)
+		return
+	}
+	if len(f.open) >= maxOpen {
+		return
+	}
+	var s strings.Builder
+	s.Grow(len(ends) + len(pid) + len(uid) + len(comm) + 3)
+	s.Write(ends)
+	s.WriteByte('|')
+	s.Write(pid)
+	s.WriteByte('|')
+	s.Write(uid)
+	s.WriteByte('|')
+	s.Write(comm)
+	f.open[string(conn)] = s.String()
+}
+
+// keyValue is the value of key (as " pid=") in the metadata of a line, nil if absent. The
+// first key has no space before it.
+func keyValue(meta []byte, key string) []byte {
+	i := 0
+	if !bytes.HasPrefix(meta, []byte(key)) {
+		i = bytes.Index(meta, []byte(" "+key))
+		if i < 0 {
+			return nil
+		}
+		i++
+	}
+	v := meta[i+len(key):]
+	if j := bytes.IndexByte(v, ' '); j >= 0 {
+		v = v[:j]
+	}
+	return v
+}
+
+// isRecord matches a close record: "c CONN END DUR SENT RECV RETRANS [CONNECT]".
+func isRecord(b []byte) bool {
+	return len(b) > 2 && b[0] == 'c' && b[1] == ' ' && (b[2] >= '0' && b[2] <= '9' || b[2] >= 'a' && b[2] <= 'f')
+}
+
+// closed expands a close record of the line scripts, "c CONN END DUR SENT RECV RETRANS
+// [CONNECT]" (few printf arguments: bpftrace's cost is per argument), into the close line of
+// docs/line-format.md, with the ends, pid=, uid= and comm= of the open line with that conn=.
+// Its open line may come later (bpftrace reads its CPUs' buffers in turn): the record waits
+// for it; one still waiting at the end is a lost event.
+func (f *filter) closed(b []byte) {
+	conn, _, _ := bytes.Cut(b[2:], []byte(" "))
+	o, ok := f.open[string(conn)]
+	if !ok {
+		if len(f.early) >= maxOpen {
+			f.closesLost++
+			return
+		}
+		f.early[string(conn)] = bytes.Clone(b)
+		return
+	}
+	delete(f.open, string(conn))
+	ends, rest, _ := strings.Cut(o, "|")
+	pid, rest, _ := strings.Cut(rest, "|")
+	uid, comm, _ := strings.Cut(rest, "|")
+	f.expand(b, []byte(ends), []byte(pid), []byte(uid), []byte(comm))
+}
+
+// expand writes the close line of record rec.
+func (f *filter) expand(rec, ends, pid, uid, comm []byte) {
+	fields := bytes.Fields(rec[2:])
+	if len(fields) < 6 || len(fields) > 7 {
+		fmt.Fprintf(f.err, "netflow-trace: bpftrace: %s\n", rec)
+		return
+	}
+	w := f.out
+	w.WriteString("close ")
+	w.Write(ends)
+	w.WriteString("|pid=")
+	w.Write(pid)
+	w.WriteString(" uid=")
+	w.Write(uid)
+	w.WriteString(" conn=")
+	w.Write(fields[0])
+	w.WriteString(" end=")
+	w.Write(fields[1])
+	w.WriteString(" dur_us=")
+	w.Write(fields[2])
+	w.WriteString(" sent=")
+	w.Write(fields[3])
+	w.WriteString(" recv=")
+	w.Write(fields[4])
+	w.WriteString(" retrans=")
+	w.Write(fields[5])
+	if len(fields) == 7 {
+		w.WriteString(" connect_us=")
+		w.Write(fields[6])
+	}
+	w.WriteString(" comm=")
+	w.Write(comm)
+	w.WriteByte('\n')
 }
 
 // lostEvents is N of a line "Lost N events...", else "".
