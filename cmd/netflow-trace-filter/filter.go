@@ -56,7 +56,7 @@ type filter struct {
 	// The close records' expansion (see closed): per conn= of an open line not yet closed,
 	// what its close line takes from it; per conn= of a close record whose open line has not
 	// come yet, the record. Both bounded by maxOpen.
-	open  map[string]string
+	open  map[string][]byte
 	early map[string][]byte
 
 	// bpftrace's /proc/PID ("": none), and the most runs any of its BPF programs had
@@ -78,7 +78,7 @@ func newFilter(stdout, stderr io.Writer, status string, agg bool) *filter {
 	return &filter{
 		out: bufio.NewWriterSize(stdout, 64<<10), err: stderr, status: status, agg: agg,
 		names:   map[string]string{},
-		open:    map[string]string{},
+		open:    map[string][]byte{},
 		early:   map[string][]byte{},
 		outKeys: []string{"pid", "uid", "ret"},
 		inKeys:  []string{"pid", "uid"},
@@ -207,28 +207,34 @@ func (f *filter) opened(b []byte) {
 	if len(f.open) >= maxOpen {
 		return
 	}
-	var s strings.Builder
-	s.Grow(len(ends) + len(pid) + len(uid) + len(comm) + 3)
-	s.Write(ends)
-	s.WriteByte('|')
-	s.Write(pid)
-	s.WriteByte('|')
-	s.Write(uid)
-	s.WriteByte('|')
-	s.Write(comm)
-	f.open[string(conn)] = s.String()
+	// One allocation for the four: ends|pid|uid|comm.
+	v := make([]byte, 0, len(ends)+len(pid)+len(uid)+len(comm)+3)
+	v = append(v, ends...)
+	v = append(v, '|')
+	v = append(v, pid...)
+	v = append(v, '|')
+	v = append(v, uid...)
+	v = append(v, '|')
+	v = append(v, comm...)
+	f.open[string(conn)] = v
 }
 
-// keyValue is the value of key (as " pid=") in the metadata of a line, nil if absent. The
+// keyValue is the value of key (as "pid=") in the metadata of a line, nil if absent. The
 // first key has no space before it.
 func keyValue(meta []byte, key string) []byte {
 	i := 0
 	if !bytes.HasPrefix(meta, []byte(key)) {
-		i = bytes.Index(meta, []byte(" "+key))
-		if i < 0 {
-			return nil
+		for {
+			j := bytes.Index(meta[i:], []byte(key))
+			if j < 0 {
+				return nil
+			}
+			i += j
+			if meta[i-1] == ' ' {
+				break
+			}
+			i += len(key)
 		}
-		i++
 	}
 	v := meta[i+len(key):]
 	if j := bytes.IndexByte(v, ' '); j >= 0 {
@@ -259,16 +265,33 @@ func (f *filter) closed(b []byte) {
 		return
 	}
 	delete(f.open, string(conn))
-	ends, rest, _ := strings.Cut(o, "|")
-	pid, rest, _ := strings.Cut(rest, "|")
-	uid, comm, _ := strings.Cut(rest, "|")
-	f.expand(b, []byte(ends), []byte(pid), []byte(uid), []byte(comm))
+	ends, rest, _ := bytes.Cut(o, []byte("|"))
+	pid, rest, _ := bytes.Cut(rest, []byte("|"))
+	uid, comm, _ := bytes.Cut(rest, []byte("|"))
+	f.expand(b, ends, pid, uid, comm)
 }
+
+// The close line's keys after uid=, in the order of a record's fields.
+var recordKeys = [...]string{" conn=", " end=", " dur_us=", " sent=", " recv=", " retrans=", " connect_us="}
 
 // expand writes the close line of record rec.
 func (f *filter) expand(rec, ends, pid, uid, comm []byte) {
-	fields := bytes.Fields(rec[2:])
-	if len(fields) < 6 || len(fields) > 7 {
+	var fields [len(recordKeys)][]byte
+	n := 0
+	for rest := rec[2:]; len(rest) > 0; {
+		var field []byte
+		field, rest, _ = bytes.Cut(rest, []byte(" "))
+		if len(field) == 0 {
+			continue
+		}
+		if n == len(fields) {
+			n++
+			break
+		}
+		fields[n] = field
+		n++
+	}
+	if n < len(fields)-1 || n > len(fields) {
 		fmt.Fprintf(f.err, "netflow-trace: bpftrace: %s\n", rec)
 		return
 	}
@@ -279,21 +302,9 @@ func (f *filter) expand(rec, ends, pid, uid, comm []byte) {
 	w.Write(pid)
 	w.WriteString(" uid=")
 	w.Write(uid)
-	w.WriteString(" conn=")
-	w.Write(fields[0])
-	w.WriteString(" end=")
-	w.Write(fields[1])
-	w.WriteString(" dur_us=")
-	w.Write(fields[2])
-	w.WriteString(" sent=")
-	w.Write(fields[3])
-	w.WriteString(" recv=")
-	w.Write(fields[4])
-	w.WriteString(" retrans=")
-	w.Write(fields[5])
-	if len(fields) == 7 {
-		w.WriteString(" connect_us=")
-		w.Write(fields[6])
+	for i, v := range fields[:n] {
+		w.WriteString(recordKeys[i])
+		w.Write(v)
 	}
 	w.WriteString(" comm=")
 	w.Write(comm)
