@@ -88,7 +88,7 @@ func newFilter(stdout, stderr io.Writer, status string, agg bool) *filter {
 // copy filters r to the end. Lines are what bpftrace wrote between newlines; a last line
 // without one counts too.
 func (f *filter) copy(r io.Reader) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bufio.NewReaderSize(r, 1<<20)
 	var long []byte
 	for {
 		b, err := br.ReadSlice('\n')
