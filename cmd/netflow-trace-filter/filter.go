@@ -55,9 +55,10 @@ type filter struct {
 
 	// The close records' expansion (see closed): per conn= of an open line not yet closed,
 	// what its close line takes from it; per conn= of a close record whose open line has not
-	// come yet, the record. Both bounded by maxOpen.
+	// come yet, the record. Both bounded by max (maxOpen).
 	open  map[string][]byte
 	early map[string][]byte
+	max   int
 
 	// bpftrace's /proc/PID ("": none), and the most runs any of its BPF programs had
 	// skipped at the last look (recursion_misses).
@@ -80,6 +81,7 @@ func newFilter(stdout, stderr io.Writer, status string, agg bool) *filter {
 		names:   map[string]string{},
 		open:    map[string][]byte{},
 		early:   map[string][]byte{},
+		max:     maxOpen,
 		outKeys: []string{"pid", "uid", "ret"},
 		inKeys:  []string{"pid", "uid"},
 	}
@@ -181,8 +183,12 @@ func (f *filter) line(b []byte) error {
 
 // maxOpen bounds the connections the filter remembers for close records: the open lines
 // whose close has not come, and the close records whose open line has not. The scripts
-// track at most BPFTRACE_MAP_KEYS_MAX (16384 by scripts/netflow-trace) open connections.
-const maxOpen = 1 << 20
+// track at most BPFTRACE_MAP_KEYS_MAX (16384 by scripts/netflow-trace) open connections,
+// but a close the kernel did not show them (see reportMisses) leaves its open line here
+// for good, and a lost open line its record: when full, a map forgets an entry it holds
+// (any: Go's map order), so that a long trace keeps working; a record forgotten, or one
+// that then finds no open line, is a lost event.
+const maxOpen = 1 << 18
 
 // opened remembers, from an open line with conn= (line format 2), what its close line
 // repeats: the ends, pid=, uid= and comm= (escaped as the line has it). A close record that
@@ -204,8 +210,11 @@ func (f *filter) opened(b []byte) {
 		f.expand(rec, ends, pid, uid, comm)
 		return
 	}
-	if len(f.open) >= maxOpen {
-		return
+	if len(f.open) >= f.max {
+		for k := range f.open {
+			delete(f.open, k)
+			break
+		}
 	}
 	// One allocation for the four: ends|pid|uid|comm.
 	v := make([]byte, 0, len(ends)+len(pid)+len(uid)+len(comm)+3)
@@ -257,9 +266,12 @@ func (f *filter) closed(b []byte) {
 	conn, _, _ := bytes.Cut(b[2:], []byte(" "))
 	o, ok := f.open[string(conn)]
 	if !ok {
-		if len(f.early) >= maxOpen {
+		if len(f.early) >= f.max {
+			for k := range f.early {
+				delete(f.early, k)
+				break
+			}
 			f.closesLost++
-			return
 		}
 		f.early[string(conn)] = bytes.Clone(b)
 		return

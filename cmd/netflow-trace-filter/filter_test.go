@@ -223,3 +223,26 @@ func TestFilterCloseRecordsCheap(t *testing.T) {
 		require.NoError(t, f.line(rec))
 	}), 2.0)
 }
+
+// TestFilterCloseRecordsBounded: the open lines whose close never comes (the kernel skipped
+// it) must not fill the filter's memory for good, nor stop it expanding later closes: a full
+// map forgets an entry; a record that then finds no open line is a lost event.
+func TestFilterCloseRecordsBounded(t *testing.T) {
+	var out, errb bytes.Buffer
+	f := newFilter(&out, &errb, status, false)
+	f.max = 2
+	line := func(s string) { require.NoError(t, f.line([]byte(s))) }
+	for i := range 5 {
+		line(fmt.Sprintf("127.0.0.1:80→127.0.0.1:%d|pid=1 tid=1 uid=0 ret=0 exe=x cgroup=1 conn=%x-1 comm=x", 4000+i, i))
+	}
+	assert.Len(t, f.open, 2)
+	line("127.0.0.1:80→127.0.0.1:5000|pid=1 tid=1 uid=0 ret=0 exe=x cgroup=1 conn=ff-1 comm=x")
+	line("c ff-1 local 1 2 3 0 4")
+	for i := range 3 {
+		line(fmt.Sprintf("c %x-2 local 1 2 3 0", i))
+	}
+	assert.Len(t, f.early, 2)
+	require.NoError(t, f.copy(strings.NewReader("")))
+	assert.Contains(t, out.String(), "close 127.0.0.1:80→127.0.0.1:5000|pid=1 uid=0 conn=ff-1 end=local dur_us=1 sent=2 recv=3 retrans=0 connect_us=4 comm=x\n")
+	assert.Contains(t, out.String(), "# lost 1 events\n# lost 2 events\n")
+}
