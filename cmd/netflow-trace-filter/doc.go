@@ -26,7 +26,7 @@
 //     sock:inet_sock_set_state interrupting one), and that event is lost;
 //   - for the line scripts' close records, "c CONN END DUR SENT RECV RETRANS [CONNECT]",
 //     the close line of docs/line-format.md, with the ends, pid=, uid= and comm= of the open
-//     line with conn=CONN (kept per conn= until its close, at most 2^20); a record that
+//     line with conn=CONN (kept per conn= until its close, at most 2^18); a record that
 //     comes before its open line is printed after it, and one whose open line never came
 //     is reported at the end as lost events, "# lost N events";
 //   - nothing for blank lines (bpftrace prints one per map at exit);
