@@ -24,6 +24,11 @@
 //     runs (the largest recursion_misses of their fdinfo): the kernel does not run a
 //     tracepoint's program while another BPF program runs on that CPU (a softirq's
 //     sock:inet_sock_set_state interrupting one), and that event is lost;
+//   - for the line scripts' close records, "c CONN END DUR SENT RECV RETRANS [CONNECT]",
+//     the close line of docs/line-format.md, with the ends, pid=, uid= and comm= of the open
+//     line with conn=CONN (kept per conn= until its close, at most 2^18); a record that
+//     comes before its open line is printed after it, and one whose open line never came
+//     is reported at the end as lost events, "# lost N events";
 //   - nothing for blank lines (bpftrace prints one per map at exit);
 //   - any other line to stderr, prefixed "netflow-trace: bpftrace: ".
 //
@@ -42,8 +47,8 @@
 // printed: a full map drops new keys silently, and the difference is reported as lost.
 //
 // From a pipe it reads in batches: after a read that fills less than half its buffer it
-// waits 10 ms, with the pipe enlarged to 1 MiB to hold what arrives meanwhile, so that a
-// storm of bpftrace's 4 KiB writes does not cost a wakeup each. Lines still leave at the
+// waits 40 ms, with the pipe enlarged to 1 MiB to hold what arrives meanwhile (10 ms if it
+// could not be), so that a storm of bpftrace's 4 KiB writes does not cost a wakeup each. Lines still leave at the
 // next padding, at most about a second after bpftrace printed them.
 //
 // SIGINT, SIGTERM and SIGHUP are ignored: it ends when its input ends, so that it passes

@@ -53,10 +53,20 @@ type filter struct {
 	// Connections whose close the line scripts could not track, not yet reported.
 	closesLost int64
 
+	// The close records' expansion (see closed): per conn= of an open line not yet closed,
+	// what its close line takes from it; per conn= of a close record whose open line has not
+	// come yet, the record. Both bounded by max (maxOpen).
+	open  map[string][]byte
+	early map[string][]byte
+	max   int
+
 	// bpftrace's /proc/PID ("": none), and the most runs any of its BPF programs had
 	// skipped at the last look (recursion_misses).
 	bpfProc string
 	misses  int64
+	// The open fdinfo files of its programs (nil: not yet found), and a buffer to read them.
+	progs []*os.File
+	info  [4096]byte
 }
 
 type entry struct {
@@ -69,6 +79,9 @@ func newFilter(stdout, stderr io.Writer, status string, agg bool) *filter {
 	return &filter{
 		out: bufio.NewWriterSize(stdout, 64<<10), err: stderr, status: status, agg: agg,
 		names:   map[string]string{},
+		open:    map[string][]byte{},
+		early:   map[string][]byte{},
+		max:     maxOpen,
 		outKeys: []string{"pid", "uid", "ret"},
 		inKeys:  []string{"pid", "uid"},
 	}
@@ -77,7 +90,7 @@ func newFilter(stdout, stderr io.Writer, status string, agg bool) *filter {
 // copy filters r to the end. Lines are what bpftrace wrote between newlines; a last line
 // without one counts too.
 func (f *filter) copy(r io.Reader) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bufio.NewReaderSize(r, 1<<20)
 	var long []byte
 	for {
 		b, err := br.ReadSlice('\n')
@@ -99,6 +112,10 @@ func (f *filter) copy(r io.Reader) error {
 		}
 		if err == io.EOF {
 			f.reportClosesLost()
+			if len(f.early) > 0 {
+				f.lost(strconv.Itoa(len(f.early)), "close records whose open line never came")
+				clear(f.early)
+			}
 			return f.out.Flush()
 		}
 		if err != nil {
@@ -110,9 +127,17 @@ func (f *filter) copy(r io.Reader) error {
 
 func (f *filter) line(b []byte) error {
 	switch {
-	case len(b) > 0 && (b[0] >= '0' && b[0] <= '9' || b[0] == '[') || bytes.HasPrefix(b, []byte("close ")):
+	case len(b) > 0 && (b[0] >= '0' && b[0] <= '9' || b[0] == '['):
+		f.out.Write(b)
+		f.out.WriteByte('\n')
+		f.opened(b)
+		return nil
+	case bytes.HasPrefix(b, []byte("close ")):
 		f.out.Write(b)
 		return f.out.WriteByte('\n')
+	case isRecord(b):
+		f.closed(b)
+		return nil
 	case bytes.HasPrefix(b, []byte("# lost-close ")) && digits(b[len("# lost-close "):]):
 		n, _ := strconv.ParseInt(string(b[len("# lost-close "):]), 10, 64)
 		f.closesLost += n
@@ -127,6 +152,8 @@ func (f *filter) line(b []byte) error {
 			f.out.WriteByte('\n')
 		case strings.HasPrefix(s, "# tracing "):
 			fmt.Fprintln(f.err, f.status)
+			// Every program is attached now: look for them again.
+			f.forgetProgs()
 		case f.agg && (s == "# interval" || s == "# end"):
 			f.emit()
 			if s == "# end" {
@@ -152,6 +179,148 @@ func (f *filter) line(b []byte) error {
 	}
 	fmt.Fprintf(f.err, "netflow-trace: bpftrace: %s\n", b)
 	return nil
+}
+
+// maxOpen bounds the connections the filter remembers for close records: the open lines
+// whose close has not come, and the close records whose open line has not. The scripts
+// track at most BPFTRACE_MAP_KEYS_MAX (16384 by scripts/netflow-trace) open connections,
+// but a close the kernel did not show them (see reportMisses) leaves its open line here
+// for good, and a lost open line its record: when full, a map forgets an entry it holds
+// (any: Go's map order), so that a long trace keeps working; a record forgotten, or one
+// that then finds no open line, is a lost event.
+const maxOpen = 1 << 18
+
+// opened remembers, from an open line with conn= (line format 2), what its close line
+// repeats: the ends, pid=, uid= and comm= (escaped as the line has it). A close record that
+// came first is expanded now, after its open line.
+func (f *filter) opened(b []byte) {
+	ends, meta, ok := bytes.Cut(b, []byte("|"))
+	if !ok {
+		return
+	}
+	conn := keyValue(meta, "conn=")
+	pid := keyValue(meta, "pid=")
+	uid := keyValue(meta, "uid=")
+	_, comm, ok := bytes.Cut(meta, []byte(" comm="))
+	if conn == nil || pid == nil || uid == nil || !ok {
+		return
+	}
+	if rec, ok := f.early[string(conn)]; ok {
+		delete(f.early, string(conn))
+		f.expand(rec, ends, pid, uid, comm)
+		return
+	}
+	if len(f.open) >= f.max {
+		for k := range f.open {
+			delete(f.open, k)
+			break
+		}
+	}
+	// One allocation for the four: ends|pid|uid|comm.
+	v := make([]byte, 0, len(ends)+len(pid)+len(uid)+len(comm)+3)
+	v = append(v, ends...)
+	v = append(v, '|')
+	v = append(v, pid...)
+	v = append(v, '|')
+	v = append(v, uid...)
+	v = append(v, '|')
+	v = append(v, comm...)
+	f.open[string(conn)] = v
+}
+
+// keyValue is the value of key (as "pid=") in the metadata of a line, nil if absent. The
+// first key has no space before it.
+func keyValue(meta []byte, key string) []byte {
+	i := 0
+	if !bytes.HasPrefix(meta, []byte(key)) {
+		for {
+			j := bytes.Index(meta[i:], []byte(key))
+			if j < 0 {
+				return nil
+			}
+			i += j
+			if meta[i-1] == ' ' {
+				break
+			}
+			i += len(key)
+		}
+	}
+	v := meta[i+len(key):]
+	if j := bytes.IndexByte(v, ' '); j >= 0 {
+		v = v[:j]
+	}
+	return v
+}
+
+// isRecord matches a close record: "c CONN END DUR SENT RECV RETRANS [CONNECT]".
+func isRecord(b []byte) bool {
+	return len(b) > 2 && b[0] == 'c' && b[1] == ' ' && (b[2] >= '0' && b[2] <= '9' || b[2] >= 'a' && b[2] <= 'f')
+}
+
+// closed expands a close record of the line scripts, "c CONN END DUR SENT RECV RETRANS
+// [CONNECT]" (few printf arguments: bpftrace's cost is per argument), into the close line of
+// docs/line-format.md, with the ends, pid=, uid= and comm= of the open line with that conn=.
+// Its open line may come later (bpftrace reads its CPUs' buffers in turn): the record waits
+// for it; one still waiting at the end is a lost event.
+func (f *filter) closed(b []byte) {
+	conn, _, _ := bytes.Cut(b[2:], []byte(" "))
+	o, ok := f.open[string(conn)]
+	if !ok {
+		if len(f.early) >= f.max {
+			for k := range f.early {
+				delete(f.early, k)
+				break
+			}
+			f.closesLost++
+		}
+		f.early[string(conn)] = bytes.Clone(b)
+		return
+	}
+	delete(f.open, string(conn))
+	ends, rest, _ := bytes.Cut(o, []byte("|"))
+	pid, rest, _ := bytes.Cut(rest, []byte("|"))
+	uid, comm, _ := bytes.Cut(rest, []byte("|"))
+	f.expand(b, ends, pid, uid, comm)
+}
+
+// The close line's keys after uid=, in the order of a record's fields.
+var recordKeys = [...]string{" conn=", " end=", " dur_us=", " sent=", " recv=", " retrans=", " connect_us="}
+
+// expand writes the close line of record rec.
+func (f *filter) expand(rec, ends, pid, uid, comm []byte) {
+	var fields [len(recordKeys)][]byte
+	n := 0
+	for rest := rec[2:]; len(rest) > 0; {
+		var field []byte
+		field, rest, _ = bytes.Cut(rest, []byte(" "))
+		if len(field) == 0 {
+			continue
+		}
+		if n == len(fields) {
+			n++
+			break
+		}
+		fields[n] = field
+		n++
+	}
+	if n < len(fields)-1 || n > len(fields) {
+		fmt.Fprintf(f.err, "netflow-trace: bpftrace: %s\n", rec)
+		return
+	}
+	w := f.out
+	w.WriteString("close ")
+	w.Write(ends)
+	w.WriteString("|pid=")
+	w.Write(pid)
+	w.WriteString(" uid=")
+	w.Write(uid)
+	for i, v := range fields[:n] {
+		w.WriteString(recordKeys[i])
+		w.Write(v)
+	}
+	w.WriteString(" comm=")
+	w.Write(comm)
+	w.WriteByte('\n')
 }
 
 // lostEvents is N of a line "Lost N events...", else "".
@@ -192,28 +361,26 @@ func blank(b []byte) bool {
 // a program), and its event is lost, counted only in the program's recursion_misses. One
 // skipped state change is a miss of every program on that tracepoint: the largest count over
 // the programs is what is reported. Once bpftrace has gone there is nothing to read.
+//
+// It runs at every "#" line (six times a second with the padding): the programs' fdinfo
+// files are found once and kept open, and each look is one pread per program into a buffer
+// kept for it, no allocation. Opening and reading all of bpftrace's fdinfo files at each
+// look was 38% of the filter's CPU in a connection storm (perf, 81 fds).
 func (f *filter) reportMisses() {
 	if f.bpfProc == "" {
 		return
 	}
-	dir := filepath.Join(f.bpfProc, "fdinfo")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
+	if f.progs == nil {
+		f.findProgs()
 	}
 	var most int64
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil || !bytes.Contains(b, []byte("\nprog_type:")) {
+	for _, p := range f.progs {
+		n, err := p.ReadAt(f.info[:], 0)
+		if n == 0 && err != nil {
 			continue
 		}
-		_, v, ok := bytes.Cut(b, []byte("\nrecursion_misses:"))
-		if !ok {
-			continue
-		}
-		v, _, _ = bytes.Cut(v, []byte("\n"))
-		if n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64); err == nil && n > most {
-			most = n
+		if m, ok := recursionMisses(f.info[:n]); ok && m > most {
+			most = m
 		}
 	}
 	if most > f.misses {
@@ -222,6 +389,53 @@ func (f *filter) reportMisses() {
 		f.lost(strconv.FormatInt(d, 10), "the kernel skipped "+strconv.FormatInt(d, 10)+
 			" probe runs: BPF recursion protection, a softirq while another BPF program ran")
 	}
+}
+
+// findProgs opens the fdinfo files of bpftrace's BPF programs, once they are there.
+func (f *filter) findProgs() {
+	dir := filepath.Join(f.bpfProc, "fdinfo")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		p, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		n, _ := p.ReadAt(f.info[:], 0)
+		if _, ok := recursionMisses(f.info[:n]); ok && bytes.Contains(f.info[:n], []byte("\nprog_type:")) {
+			f.progs = append(f.progs, p)
+		} else {
+			p.Close()
+		}
+	}
+}
+
+// forgetProgs closes the fdinfo files findProgs opened, to be found again.
+func (f *filter) forgetProgs() {
+	for _, p := range f.progs {
+		p.Close()
+	}
+	f.progs = nil
+}
+
+// recursionMisses is the recursion_misses count of a program's fdinfo.
+func recursionMisses(b []byte) (int64, bool) {
+	_, v, ok := bytes.Cut(b, []byte("\nrecursion_misses:"))
+	if !ok {
+		return 0, false
+	}
+	v, _, _ = bytes.Cut(v, []byte("\n"))
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || !digits(v) {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // reportClosesLost reports the closes lost since the last report, as lost events.

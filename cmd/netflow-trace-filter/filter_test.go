@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,4 +154,95 @@ func TestFilterRecursionMisses(t *testing.T) {
 	require.NoError(t, f.out.Flush())
 	assert.Equal(t, "# line format 2\n# lost 5 events\n# lost 4 events\n", out.String())
 	assert.Contains(t, errb.String(), "netflow-trace: lost 5 events (the kernel skipped 5 probe runs")
+}
+
+// TestFilterMissesCheapLook: the look at the programs' recursion_misses runs at every "#"
+// line, six times a second in a storm; after the first it allocates nothing (the fdinfo files
+// stay open and are read again into one buffer): opening and reading every fdinfo file of
+// bpftrace at each look was over a third of the filter's CPU.
+func TestFilterMissesCheapLook(t *testing.T) {
+	proc := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(proc, "fdinfo"), 0o755))
+	for _, fd := range []string{"7", "8", "9"} {
+		info := "pos:\t0\nflags:\t02000002\nprog_type:\t5\nprog_jited:\t1\nrun_time_ns:\t0\nrun_cnt:\t0\nrecursion_misses:\t0\n"
+		require.NoError(t, os.WriteFile(filepath.Join(proc, "fdinfo", fd), []byte(info), 0o644))
+	}
+	f := newFilter(io.Discard, io.Discard, status, false)
+	f.bpfProc = proc
+	f.reportMisses()
+	assert.Zero(t, testing.AllocsPerRun(100, f.reportMisses))
+}
+
+// TestFilterCloseRecords: the line scripts print a close as a short record, "c CONN END DUR
+// SENT RECV RETRANS [CONNECT]" (bpftrace's cost is per printf argument); the filter prints
+// the documented close line, with the ends, pid=, uid= and comm= of the open line with that
+// conn=, escaped names as they are there. A record before its open line (bpftrace reads its
+// CPUs' buffers in turn) is printed after it; one whose open line never came is a lost event.
+func TestFilterCloseRecords(t *testing.T) {
+	in := strings.Join([]string{
+		"# line format 2",
+		"127.0.0.1:8080→127.0.0.1:51044|pid=4012 tid=4013 uid=1000 ret=0 exe=curl cgroup=7342 conn=f51f-e741 comm=curl",
+		"c 77-88 reset-recv 9 0 0 0",
+		"c f51f-e741 local 1449 615 78 2 31",
+		"[::1]:51044←[::1]:8080|pid=3977 tid=3977 uid=0 exe=nginx cgroup=6120 conn=aa-bb comm=a|b=c\\x0ad\\x00\\x00",
+		"[::1]:9090→[::1]:0|pid=4100 tid=4100 uid=1000 ret=-111 exe=py cgroup=1 conn=cc-dd reconnect=1 comm=my worker",
+		"c cc-dd never 244 0 0 1",
+		"c aa-bb peer 1500 78 615 0",
+		"close 127.0.0.1:1←127.0.0.1:2|pid=1 uid=0 conn=ee-ff end=peer dur_us=1 sent=0 recv=0 retrans=0 comm=x",
+		"10.0.0.1:80→10.0.0.2:4000|pid=9 tid=9 uid=9 ret=0 exe=x cgroup=1 conn=77-88 comm=late",
+		"c 99-99 local 1 1 1 0",
+		"",
+	}, "\n")
+	stdout, stderr := filterOutput(t, []byte(in), false)
+	assert.Equal(t, strings.Join([]string{
+		"# line format 2",
+		"127.0.0.1:8080→127.0.0.1:51044|pid=4012 tid=4013 uid=1000 ret=0 exe=curl cgroup=7342 conn=f51f-e741 comm=curl",
+		"close 127.0.0.1:8080→127.0.0.1:51044|pid=4012 uid=1000 conn=f51f-e741 end=local dur_us=1449 sent=615 recv=78 retrans=2 connect_us=31 comm=curl",
+		"[::1]:51044←[::1]:8080|pid=3977 tid=3977 uid=0 exe=nginx cgroup=6120 conn=aa-bb comm=a|b=c\\x0ad\\x00\\x00",
+		"[::1]:9090→[::1]:0|pid=4100 tid=4100 uid=1000 ret=-111 exe=py cgroup=1 conn=cc-dd reconnect=1 comm=my worker",
+		"close [::1]:9090→[::1]:0|pid=4100 uid=1000 conn=cc-dd end=never dur_us=244 sent=0 recv=0 retrans=1 comm=my worker",
+		"close [::1]:51044←[::1]:8080|pid=3977 uid=0 conn=aa-bb end=peer dur_us=1500 sent=78 recv=615 retrans=0 comm=a|b=c\\x0ad\\x00\\x00",
+		"close 127.0.0.1:1←127.0.0.1:2|pid=1 uid=0 conn=ee-ff end=peer dur_us=1 sent=0 recv=0 retrans=0 comm=x",
+		"10.0.0.1:80→10.0.0.2:4000|pid=9 tid=9 uid=9 ret=0 exe=x cgroup=1 conn=77-88 comm=late",
+		"close 10.0.0.1:80→10.0.0.2:4000|pid=9 uid=9 conn=77-88 end=reset-recv dur_us=9 sent=0 recv=0 retrans=0 comm=late",
+		"# lost 1 events",
+		"",
+	}, "\n"), stdout)
+	assert.Contains(t, stderr, "netflow-trace: lost 1 events (close records whose open line never came)")
+}
+
+// TestFilterCloseRecordsCheap: a connection's open line and close record cost the filter two
+// allocations (what it keeps of the open line, and its conn= as the map key), nothing per
+// field: the filter's CPU per line is part of the tracer's cost per connection.
+func TestFilterCloseRecordsCheap(t *testing.T) {
+	f := newFilter(io.Discard, io.Discard, status, false)
+	open := []byte("127.0.0.1:8080→127.0.0.1:51044|pid=4012 tid=4013 uid=1000 ret=0 exe=curl cgroup=7342 conn=f51feb8430206bd4-e7410e3b6ae comm=curl")
+	rec := []byte("c f51feb8430206bd4-e7410e3b6ae local 1449 615 78 0 31")
+	assert.LessOrEqual(t, testing.AllocsPerRun(100, func() {
+		require.NoError(t, f.line(open))
+		require.NoError(t, f.line(rec))
+	}), 2.0)
+}
+
+// TestFilterCloseRecordsBounded: the open lines whose close never comes (the kernel skipped
+// it) must not fill the filter's memory for good, nor stop it expanding later closes: a full
+// map forgets an entry; a record that then finds no open line is a lost event.
+func TestFilterCloseRecordsBounded(t *testing.T) {
+	var out, errb bytes.Buffer
+	f := newFilter(&out, &errb, status, false)
+	f.max = 2
+	line := func(s string) { require.NoError(t, f.line([]byte(s))) }
+	for i := range 5 {
+		line(fmt.Sprintf("127.0.0.1:80→127.0.0.1:%d|pid=1 tid=1 uid=0 ret=0 exe=x cgroup=1 conn=%x-1 comm=x", 4000+i, i))
+	}
+	assert.Len(t, f.open, 2)
+	line("127.0.0.1:80→127.0.0.1:5000|pid=1 tid=1 uid=0 ret=0 exe=x cgroup=1 conn=ff-1 comm=x")
+	line("c ff-1 local 1 2 3 0 4")
+	for i := range 3 {
+		line(fmt.Sprintf("c %x-2 local 1 2 3 0", i))
+	}
+	assert.Len(t, f.early, 2)
+	require.NoError(t, f.copy(strings.NewReader("")))
+	assert.Contains(t, out.String(), "close 127.0.0.1:80→127.0.0.1:5000|pid=1 uid=0 conn=ff-1 end=local dur_us=1 sent=2 recv=3 retrans=0 connect_us=4 comm=x\n")
+	assert.Contains(t, out.String(), "# lost 1 events\n# lost 2 events\n")
 }
