@@ -72,23 +72,25 @@ var (
 	versionLine = "# line format 2"
 )
 
+// endpoint reads a line's host and port, an IPv4-mapped address as IPv4 (as readers do).
+func endpoint(host, port string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(host + ":" + port)
+	if err != nil {
+		return ap, err
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
 func parseLine(line string) (event, error) {
 	m := lineRE.FindStringSubmatch(line)
 	if m == nil {
 		return event{}, fmt.Errorf("not a trace line: %q", line)
 	}
-	ep := func(host, port string) (netip.AddrPort, error) {
-		ap, err := netip.ParseAddrPort(host + ":" + port)
-		if err != nil {
-			return ap, err
-		}
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
-	}
-	remote, err := ep(m[1], m[2])
+	remote, err := endpoint(m[1], m[2])
 	if err != nil {
 		return event{}, err
 	}
-	local, err := ep(m[4], m[5])
+	local, err := endpoint(m[4], m[5])
 	if err != nil {
 		return event{}, err
 	}

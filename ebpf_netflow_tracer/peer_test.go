@@ -41,19 +41,12 @@ func parseV2(line string) (v2line, error) {
 	if m == nil {
 		return v2line{}, fmt.Errorf("not a trace line: %q", line)
 	}
-	ep := func(host, port string) (netip.AddrPort, error) {
-		ap, err := netip.ParseAddrPort(host + ":" + port)
-		if err != nil {
-			return ap, err
-		}
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
-	}
 	l := v2line{raw: line, close: m[1] != "", out: m[4] == "→", kv: map[string]string{}}
 	var err error
-	if l.remote, err = ep(m[2], m[3]); err != nil {
+	if l.remote, err = endpoint(m[2], m[3]); err != nil {
 		return v2line{}, err
 	}
-	if l.local, err = ep(m[5], m[6]); err != nil {
+	if l.local, err = endpoint(m[5], m[6]); err != nil {
 		return v2line{}, err
 	}
 	rest := m[7]
