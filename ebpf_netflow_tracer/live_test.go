@@ -856,6 +856,17 @@ func TestLiveExeAndCgroup(t *testing.T) {
 var aggRE = regexp.MustCompile(`^` + endpointRE + `(→|←)` + endpointRE +
 	`\|pid=(\d+) uid=(\d+)(?: ret=(-?\d+))? count=(\d+) comm=([\x20-\x7e]+)$`)
 
+// closeAggRE is an aggregated close line: ends, pid, uid, count, end=, the sums, comm.
+var closeAggRE = regexp.MustCompile(`^close ` + endpointRE + `(→|←)` + endpointRE +
+	`\|pid=(\d+) uid=(\d+) count=(\d+) end=(local|peer|reset-sent|reset-recv|timeout|never) sent=(\d+) recv=(\d+) retrans=(\d+) comm=([\x20-\x7e]+)$`)
+
+// closeAggKey is what the live test sums aggregated close lines by.
+type closeAggKey struct {
+	out   bool
+	pid   int
+	never bool
+}
+
 type aggKey struct {
 	out           bool
 	remote, local netip.AddrPort
@@ -866,7 +877,9 @@ type aggKey struct {
 // TestLiveAggregate: --aggregate counts in the kernel and prints one line
 // per process and peer, client port 0, count=N; the counts add up to the
 // connections made, failed connects keep their ret=, and a hostile name
-// (newline, "]", ",") stays inside its line.
+// (newline, "]", ",") stays inside its line. Their closes come as
+// aggregated close lines, each connection counted once on each end, the
+// refused one with end=never.
 func TestLiveAggregate(t *testing.T) {
 	requireBPF(t)
 	root := repoRoot(t)
@@ -889,7 +902,33 @@ func TestLiveAggregate(t *testing.T) {
 		{out: true, remote: refused, local: netip.MustParseAddrPort("0.0.0.0:0"), pid: refusedPid, ret: -111, comm: "netpeer"}: 1,
 		{out: false, remote: client, local: server, pid: s.pid, comm: "netpeer"}:                                               5,
 	}
+	// Every connection closes, counted by who opened or accepted it: the refused one was
+	// never established.
+	wantClosed := map[closeAggKey]int{
+		{out: true, pid: dialPid}:                 3,
+		{out: true, pid: namedPid}:                2,
+		{out: true, pid: refusedPid, never: true}: 1,
+		{out: false, pid: s.pid}:                  5,
+	}
 	pids := map[int]bool{dialPid: true, namedPid: true, refusedPid: true, s.pid: true}
+	closed := func() map[closeAggKey]int {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		got := map[closeAggKey]int{}
+		for _, l := range tr.stdout {
+			m := closeAggRE.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			k := closeAggKey{out: m[3] == "→", never: m[9] == "never"}
+			k.pid, _ = strconv.Atoi(m[6])
+			n, _ := strconv.Atoi(m[8])
+			if pids[k.pid] {
+				got[k] += n
+			}
+		}
+		return got
+	}
 	sum := func() (map[aggKey]int, []string) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
@@ -897,6 +936,9 @@ func TestLiveAggregate(t *testing.T) {
 		var bad []string
 		for i, l := range tr.stdout {
 			if i == 0 && l == versionLine {
+				continue
+			}
+			if closeAggRE.MatchString(l) {
 				continue
 			}
 			m := aggRE.FindStringSubmatch(l)
@@ -921,7 +963,8 @@ func TestLiveAggregate(t *testing.T) {
 	deadline := time.Now().Add(lineTimeout)
 	for {
 		got, _ := sum()
-		if assert.ObjectsAreEqual(want, got) || time.Now().After(deadline) {
+		if assert.ObjectsAreEqual(want, got) && assert.ObjectsAreEqual(wantClosed, closed()) ||
+			time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -930,6 +973,7 @@ func TestLiveAggregate(t *testing.T) {
 	t.Logf("trace:\n%s", tr.text(&tr.stdout))
 	got, bad := sum()
 	assert.Equal(t, want, got, "counts per process and peer, after the final dump at exit")
+	assert.Equal(t, wantClosed, closed(), "aggregated close lines: every connection's close, counted once")
 	assert.Empty(t, bad, "stdout holds aggregated lines only")
 
 	tr.mu.Lock()

@@ -49,6 +49,14 @@ type filter struct {
 	inKeys        []string
 	sent, printed int64
 	ended         bool
+	// The interval's closes (@cn, and the sums @cs, @cr, @ct by the same key, in the
+	// order @cn printed them), the name each pid had in the last dump that named it (a
+	// connection may close intervals after the one that counted it), and the totals of
+	// closes counted (@csent) and printed.
+	closes          []closeEntry
+	sums            map[string]int
+	lastNames       map[string]string
+	csent, cprinted int64
 
 	// Connections whose close the line scripts could not track, not yet reported.
 	closesLost int64
@@ -75,15 +83,23 @@ type entry struct {
 	count   string
 }
 
+// closeEntry is one key of the close maps: how, ends, pid, uid, end (see closeLine).
+type closeEntry struct {
+	key                        string
+	count, sent, recv, retrans string
+}
+
 func newFilter(stdout, stderr io.Writer, status string, agg bool) *filter {
 	return &filter{
 		out: bufio.NewWriterSize(stdout, 64<<10), err: stderr, status: status, agg: agg,
-		names:   map[string]string{},
-		open:    map[string][]byte{},
-		early:   map[string][]byte{},
-		max:     maxOpen,
-		outKeys: []string{"pid", "uid", "ret"},
-		inKeys:  []string{"pid", "uid"},
+		names:     map[string]string{},
+		sums:      map[string]int{},
+		lastNames: map[string]string{},
+		open:      map[string][]byte{},
+		early:     map[string][]byte{},
+		max:       maxOpen,
+		outKeys:   []string{"pid", "uid", "ret"},
+		inKeys:    []string{"pid", "uid"},
 	}
 }
 
@@ -160,6 +176,9 @@ func (f *filter) line(b []byte) error {
 				f.ended = true
 				if f.sent > f.printed {
 					f.lost(strconv.FormatInt(f.sent-f.printed, 10), "aggregation map full: raise BPFTRACE_MAP_KEYS_MAX")
+				}
+				if f.csent > f.cprinted {
+					f.lost(strconv.FormatInt(f.csent-f.cprinted, 10), "close aggregation map full: raise BPFTRACE_MAP_KEYS_MAX")
 				}
 			}
 		case f.agg && strings.HasPrefix(s, "# keys out:"):
@@ -469,7 +488,53 @@ func (f *filter) mapLine(s string) {
 		if !f.ended {
 			f.sent, _ = strconv.ParseInt(s[len("@sent: "):], 10, 64)
 		}
+	case strings.HasPrefix(s, "@csent: ") && s != "@csent: " && digits([]byte(s[len("@csent: "):])):
+		if !f.ended {
+			f.csent, _ = strconv.ParseInt(s[len("@csent: "):], 10, 64)
+		}
+	default:
+		if f.ended {
+			return
+		}
+		m, key, v, ok := closeMap(s)
+		if !ok {
+			return
+		}
+		i, seen := f.sums[key]
+		if !seen {
+			if m != 'n' {
+				return // a sum without its count: not printed by this bpftrace
+			}
+			f.closes = append(f.closes, closeEntry{key: key})
+			i = len(f.closes) - 1
+			f.sums[key] = i
+		}
+		e := &f.closes[i]
+		switch m {
+		case 'n':
+			e.count = v
+		case 's':
+			e.sent = v
+		case 'r':
+			e.recv = v
+		case 't':
+			e.retrans = v
+		}
 	}
+}
+
+// closeMap matches @cn0[...]: N and @cs, @cr, @ct (0 or 1): the map's letter, the key
+// and the value.
+func closeMap(s string) (m byte, key, v string, ok bool) {
+	if len(s) < 6 || s[0] != '@' || s[1] != 'c' || (s[3] != '0' && s[3] != '1') || s[4] != '[' ||
+		strings.IndexByte("nsrt", s[2]) < 0 {
+		return 0, "", "", false
+	}
+	i := strings.LastIndex(s, "]: ")
+	if i < 0 || i+3 >= len(s) || !digits([]byte(s[i+3:])) {
+		return 0, "", "", false
+	}
+	return s[2], s[5:i], s[i+3:], true
 }
 
 // isCount matches @out0[...]: N, @out1, @in0, @in1.
@@ -535,7 +600,49 @@ func (f *filter) emit() {
 		f.printed += n
 	}
 	f.pending = f.pending[:0]
+	for pid, n := range f.names {
+		if len(f.lastNames) >= maxOpen {
+			clear(f.lastNames)
+		}
+		f.lastNames[pid] = n
+	}
 	clear(f.names)
+	for i := range f.closes {
+		f.closeLine(&f.closes[i])
+	}
+	f.closes = f.closes[:0]
+	clear(f.sums)
+}
+
+// closeLine prints an aggregated close line from one key of the close maps: how it was
+// opened (1 connect, 2 accept), remote address and port, local address and port (the
+// client's 0), pid, uid, end=; the count and the sums.
+func (f *filter) closeLine(e *closeEntry) {
+	k := strings.Split(e.key, ", ")
+	if len(k) != 8 {
+		return
+	}
+	var b strings.Builder
+	if k[0] == "1" {
+		fmt.Fprintf(&b, "close %s:%s→%s:0|", endpoint(k[1]), k[2], endpoint(k[3]))
+	} else {
+		fmt.Fprintf(&b, "close %s:0←%s:%s|", endpoint(k[1]), endpoint(k[3]), k[4])
+	}
+	zero := func(v string) string {
+		if v == "" {
+			return "0"
+		}
+		return v
+	}
+	name, ok := f.lastNames[k[5]]
+	if !ok {
+		name = "?"
+	}
+	fmt.Fprintf(&b, "pid=%s uid=%s count=%s end=%s sent=%s recv=%s retrans=%s comm=%s\n",
+		k[5], k[6], e.count, k[7], zero(e.sent), zero(e.recv), zero(e.retrans), trimName(name))
+	f.out.WriteString(b.String())
+	n, _ := strconv.ParseInt(e.count, 10, 64)
+	f.cprinted += n
 }
 
 // endpoint puts an IPv6 address in brackets.
@@ -552,6 +659,11 @@ func (f *filter) name(pid string) string {
 	if !ok {
 		return "?"
 	}
+	return trimName(n)
+}
+
+// trimName drops a dumped name's \x00 padding.
+func trimName(n string) string {
 	for len(n) > 4 && strings.HasSuffix(n, `\x00`) {
 		n = n[:len(n)-4]
 	}

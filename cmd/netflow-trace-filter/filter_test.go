@@ -31,6 +31,9 @@ var cases = []struct {
 	// connection before the server's accept(); their close lines.
 	{"tp2", "tp2.raw", false},
 	{"tp_agg", "tp_agg.raw", true},
+	// netflow_tp_agg.bt with aggregated closes (--port 47112): a connection that moved
+	// 12345 bytes, refused connects (IPv4, IPv6, a hostile name); their close maps.
+	{"tp2_agg", "tp2_agg.raw", true},
 	{"synthetic", "synthetic.raw", false},
 	{"synthetic_agg", "synthetic.raw", true},
 }
