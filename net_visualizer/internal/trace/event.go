@@ -201,3 +201,29 @@ func Escape(s string) string {
 	}
 	return string(b)
 }
+
+// Proc is what a proc line (line format version 3) says of a process: captured by the
+// tracer when the process made or accepted its first traced connection, it applies to the
+// lines of that pid (and host) after it. Fields absent from the line are zero.
+type Proc struct {
+	PPID                                       uint32
+	UID, EUID, GID, EGID                       uint32
+	AUID                                       uint32 // 4294967295 when unset
+	CapEffective, CapPermitted, CapInheritable uint64
+	SecureExec                                 bool
+	StartNS                                    uint64   // start=: CLOCK_MONOTONIC nanoseconds
+	Cgroup                                     uint64   // cgroup=
+	Container                                  string   // container=: "" when none
+	ExePath                                    string   // exe_path=, decoded (\xNN undone)
+	Args                                       []string // args=, decoded, argv[0] first
+	// Truncated says exe_path= or args= ended in "..." (the tracer read no further).
+	ExeTruncated, ArgsTruncated bool
+}
+
+// Clock is a "# clock" line (version 3): the wall-clock time at one CLOCK_MONOTONIC
+// instant, to turn the tracer's monotonic times (Proc.StartNS, a conn='s open time) into
+// wall-clock ones.
+type Clock struct {
+	MonotonicNS uint64
+	RealtimeNS  int64 // Unix nanoseconds
+}
