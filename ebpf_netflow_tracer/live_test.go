@@ -856,6 +856,16 @@ func TestLiveExeAndCgroup(t *testing.T) {
 var aggRE = regexp.MustCompile(`^` + endpointRE + `(→|←)` + endpointRE +
 	`\|pid=(\d+) uid=(\d+)(?: ret=(-?\d+))? count=(\d+) comm=([\x20-\x7e]+)$`)
 
+// refusedKey is how the aggregate scripts count a refused connect to addr: the tracepoint
+// one by its outcome, from the address the socket has after it (unspecified); the kprobe one
+// when its SYN is sent (ret 0), from the address it was sent from.
+func refusedKey(variant string, addr netip.AddrPort, pid int) aggKey {
+	if variant == "kprobe" {
+		return aggKey{out: true, remote: addr, local: netip.AddrPortFrom(addr.Addr(), 0), pid: pid, comm: "netpeer"}
+	}
+	return aggKey{out: true, remote: addr, local: netip.MustParseAddrPort("0.0.0.0:0"), pid: pid, ret: -111, comm: "netpeer"}
+}
+
 // closeAggRE is an aggregated close line: ends, pid, uid, count, end=, the sums, comm.
 var closeAggRE = regexp.MustCompile(`^close ` + endpointRE + `(→|←)` + endpointRE +
 	`\|pid=(\d+) uid=(\d+) count=(\d+) end=(local|peer|reset-sent|reset-recv|timeout|never) sent=(\d+) recv=(\d+) retrans=(\d+) comm=([\x20-\x7e]+)$`)
@@ -881,12 +891,26 @@ type aggKey struct {
 // aggregated close lines, each connection counted once on each end, the
 // refused one with end=never.
 func TestLiveAggregate(t *testing.T) {
+	testAggregate(t, "tracepoint")
+}
+
+// TestLiveAggregateKprobe: the same with the kprobe scripts (in the kernel matrix: this
+// kernel has no kprobes). They count a connect once its SYN is sent, so the refused one
+// has ret 0 and the address it was sent from.
+func TestLiveAggregateKprobe(t *testing.T) {
+	if !haveKprobes() {
+		t.Skip("this kernel has no kprobes; scripts/test-kernels runs this in the kernel matrix")
+	}
+	testAggregate(t, "kprobe")
+}
+
+func testAggregate(t *testing.T, variant string) {
 	requireBPF(t)
 	root := repoRoot(t)
 	netpeer := buildNetpeer(t, root)
 	const hostile = "nf\n]x, y"
 
-	tr := startTracer(t, root, "--variant", "tracepoint", "--aggregate", "1")
+	tr := startTracer(t, root, "--variant", variant, "--aggregate", "1")
 	s := startServer(t, netpeer, "127.0.0.1:0", 5)
 	dialPid, conns := runClient(t, netpeer, s.addr.String(), 3)
 	require.Len(t, conns, 3)
@@ -897,10 +921,10 @@ func TestLiveAggregate(t *testing.T) {
 	server := s.addr
 	client := netip.AddrPortFrom(server.Addr(), 0)
 	want := map[aggKey]int{
-		{out: true, remote: server, local: client, pid: dialPid, comm: "netpeer"}:                                              3,
-		{out: true, remote: server, local: client, pid: namedPid, comm: `nf\x0a]x, y`}:                                         2,
-		{out: true, remote: refused, local: netip.MustParseAddrPort("0.0.0.0:0"), pid: refusedPid, ret: -111, comm: "netpeer"}: 1,
-		{out: false, remote: client, local: server, pid: s.pid, comm: "netpeer"}:                                               5,
+		{out: true, remote: server, local: client, pid: dialPid, comm: "netpeer"}:      3,
+		{out: true, remote: server, local: client, pid: namedPid, comm: `nf\x0a]x, y`}: 2,
+		refusedKey(variant, refused, refusedPid):                                       1,
+		{out: false, remote: client, local: server, pid: s.pid, comm: "netpeer"}:       5,
 	}
 	// Every connection closes, counted by who opened or accepted it: the refused one was
 	// never established.
@@ -979,6 +1003,6 @@ func TestLiveAggregate(t *testing.T) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	require.NotEmpty(t, tr.stderr)
-	assert.Equal(t, "tracing TCP connect/accept with tracepoint probes, counts every 1 s; Ctrl-C to stop", tr.stderr[0])
+	assert.Equal(t, "tracing TCP connect/accept with "+variant+" probes, counts every 1 s; Ctrl-C to stop", tr.stderr[0])
 	assert.Len(t, tr.stderr, 1, "nothing lost, nothing else on stderr")
 }
