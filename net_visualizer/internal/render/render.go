@@ -150,6 +150,8 @@ func NodeLabel(n *graph.Node, sep string) string {
 		return labelText(n.Comm) + sep + "pid " + strconv.FormatUint(uint64(n.PID), 10)
 	case n.Label != "":
 		return labelText(n.Label)
+	case n.DNS != "":
+		return labelText(n.DNS) + sep + labelText(n.AddrString())
 	}
 	return labelText(n.AddrString())
 }
@@ -442,6 +444,7 @@ type jsonNode struct {
 	PIDCount int               `json:"pid_count,omitempty"`
 	Addr     string            `json:"addr,omitempty"`
 	Label    string            `json:"label,omitempty"`
+	DNS      string            `json:"dns,omitempty"`
 	Attrs    map[string]string `json:"attrs,omitempty"`
 }
 
@@ -515,7 +518,7 @@ func JSON(w io.Writer, g *graph.Graph) error {
 				}
 			}
 		} else {
-			jn.Addr, jn.Label = n.AddrString(), Text(n.Label)
+			jn.Addr, jn.Label, jn.DNS = n.AddrString(), Text(n.Label), Text(n.DNS)
 		}
 		out.Nodes = append(out.Nodes, jn)
 	}

@@ -95,6 +95,15 @@ type Event struct {
 	Reconnect bool
 	Close     *Close
 
+	// Version 3. Preexisting is preexisting=1 (also kept in Attrs): the connection was open
+	// when the tracer started. Proc is set on a ProcLine, Clock on a ClockLine.
+	Preexisting bool
+	Proc        *Proc
+	Clock       *Clock
+	// RemoteDNS is the name a capture gives the remote address (tracee's dst_dns or
+	// src_dns, the first name), "" when none. Line format lines have none.
+	RemoteDNS string
+
 	// RawAttrs is set instead of Attrs by a Parser with LazyAttrs: the metadata before comm=,
 	// pointing into the line, valid only until the line's buffer is reused.
 	RawAttrs []byte
