@@ -339,6 +339,10 @@ func (p *pipeline) add(b *batch, in *input, ev *trace.Event, attrs func(*trace.E
 		}
 		b.keep = append(b.keep, keep)
 	}
+	if ev.Proc != nil {
+		// A capture whose events carry their process (NetMon, tracee).
+		b.procs = append(b.procs, trace.Event{PID: ev.PID, Host: ev.Host, Proc: ev.Proc})
+	}
 	e := *ev
 	e.RawAttrs = nil
 	if len(ev.Attrs) > 0 {

@@ -27,6 +27,8 @@ type Decoder struct {
 var Decoders = []Decoder{
 	{"line", (*Parser).parseLine},
 	{"bpftrace-json", (*Parser).parseJSON},
+	{"netmon", (*Parser).parseNetMon},
+	{"tracee", (*Parser).parseTracee},
 }
 
 // decode runs the decoders in order.

@@ -45,10 +45,11 @@ const (
 	EndResetRecv            // reset-recv: the peer reset it
 	EndTimeout              // timeout: the kernel gave up
 	EndNever                // never: it was never established (a failed connect)
+	EndUnknown              // unknown: a capture that does not say (NetMon's TcpConnectionClose)
 )
 
 var endNames = [...]string{EndNone: "", EndLocal: "local", EndPeer: "peer", EndResetSent: "reset-sent",
-	EndResetRecv: "reset-recv", EndTimeout: "timeout", EndNever: "never"}
+	EndResetRecv: "reset-recv", EndTimeout: "timeout", EndNever: "never", EndUnknown: "unknown"}
 
 func (e End) String() string {
 	if int(e) < len(endNames) {

@@ -561,7 +561,7 @@ func parseCloseKey(c *Close, key, val []byte) error {
 	if string(key) == "end" {
 		e, ok := parseEnd(val)
 		if !ok {
-			return fmt.Errorf("end=%s is not local, peer, reset-sent, reset-recv, timeout or never", excerpt(val))
+			return fmt.Errorf("end=%s is not local, peer, reset-sent, reset-recv, timeout, never or unknown", excerpt(val))
 		}
 		c.End = e
 		return nil
