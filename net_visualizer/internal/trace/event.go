@@ -237,3 +237,71 @@ type Clock struct {
 	MonotonicNS uint64
 	RealtimeNS  int64 // Unix nanoseconds
 }
+
+// AppendLine appends the proc line of process pid (on host, "" for none) that pr describes,
+// in the canonical form (without a newline). Parsing the result yields pr again.
+func (pr *Proc) AppendLine(b []byte, pid uint32, host string) []byte {
+	b = append(b, "proc pid="...)
+	b = strconv.AppendUint(b, uint64(pid), 10)
+	if host != "" {
+		b = append(b, " host="...)
+		b = append(b, host...)
+	}
+	for _, f := range [...]struct {
+		key string
+		n   uint64
+	}{{" ppid=", uint64(pr.PPID)}, {" uid=", uint64(pr.UID)}, {" euid=", uint64(pr.EUID)}, {" gid=", uint64(pr.GID)},
+		{" egid=", uint64(pr.EGID)}, {" auid=", uint64(pr.AUID)}} {
+		b = append(b, f.key...)
+		b = strconv.AppendUint(b, f.n, 10)
+	}
+	for _, f := range [...]struct {
+		key string
+		n   uint64
+	}{{" cap_effective=0x", pr.CapEffective}, {" cap_permitted=0x", pr.CapPermitted}, {" cap_inheritable=0x", pr.CapInheritable}} {
+		b = append(b, f.key...)
+		b = strconv.AppendUint(b, f.n, 16)
+	}
+	b = append(b, " secureexec="...)
+	if pr.SecureExec {
+		b = append(b, '1')
+	} else {
+		b = append(b, '0')
+	}
+	b = append(b, " start="...)
+	b = strconv.AppendUint(b, pr.StartNS, 10)
+	b = append(b, " cgroup="...)
+	b = strconv.AppendUint(b, pr.Cgroup, 10)
+	b = append(b, " container="...)
+	b = appendArg(b, pr.Container)
+	b = append(b, " exe_path="...)
+	b = appendArg(b, pr.ExePath)
+	if pr.ExeTruncated {
+		b = append(b, "..."...)
+	}
+	b = append(b, " args="...)
+	for i, a := range pr.Args {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = appendArg(b, a)
+	}
+	if pr.ArgsTruncated {
+		b = append(b, "..."...)
+	}
+	return b
+}
+
+// appendArg writes one word of a proc line: a space, a backslash and every byte outside
+// printable ASCII as \xNN.
+func appendArg(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c > ' ' && c < 0x7f && c != '\\' {
+			b = append(b, c)
+		} else {
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
+		}
+	}
+	return b
+}
