@@ -203,7 +203,7 @@ func (p *pipeline) readCSV(in *input, r io.Reader, socks *lifecycle.Sockets, sen
 		case err != nil:
 			return fmt.Errorf("%s: %w", in.displayName(), err)
 		}
-		if err := p.add(b, in, &ev, nil, in.displayName()); err != nil {
+		if err := p.add(b, in, &ev, nil, nil, 0); err != nil {
 			return err
 		}
 		b.lines++
@@ -298,13 +298,7 @@ func (p *pipeline) parse() {
 				}
 				b.procs = append(b.procs, trace.Event{PID: ev.PID, Host: ev.Host, Proc: ev.Proc})
 			case kind == trace.EventLine:
-				lazy := func(ev *trace.Event) {
-					if (!ev.Seen && seen.first(ev)) || p.match != nil {
-						// Only a process's first line gives it attributes (a filter needs them all).
-						ps.DecodeAttrs(ev)
-					}
-				}
-				if err := p.add(b, j.in, &ev, lazy, j.in.where(n)); err != nil {
+				if err := p.add(b, j.in, &ev, &ps, &seen, n); err != nil {
 					b.err = err
 				}
 			}
@@ -323,19 +317,24 @@ func (p *pipeline) parse() {
 
 // add stamps an event of any input format with its input's host, runs the filter on it and
 // appends it to the batch, copying its Attrs into the batch's storage (a decoder reuses
-// them). attrs, when not nil, decodes the event's lazy attributes once its host is known.
-// This is the one place every format's events pass through.
-func (p *pipeline) add(b *batch, in *input, ev *trace.Event, attrs func(*trace.Event), where string) error {
+// them). With ps, the event's lazy attributes are decoded, once its host is known, for a
+// process's first line (or every line, for a filter). This is the one place every format's
+// events pass through; line is the event's line number, 0 when the input has no lines.
+func (p *pipeline) add(b *batch, in *input, ev *trace.Event, ps *trace.Parser, seen *seenProcs, line int) error {
 	if ev.Host == "" {
 		ev.Host = in.host
 	}
-	if attrs != nil {
-		attrs(ev)
+	if ps != nil && ((!ev.Seen && seen.first(ev)) || p.match != nil) {
+		// Only a process's first line gives it attributes (a filter needs them all).
+		ps.DecodeAttrs(ev)
 	}
 	if p.match != nil {
 		keep, err := p.match.Match(connOf(ev))
 		if err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			if line == 0 {
+				return fmt.Errorf("%s: %w", in.displayName(), err)
+			}
+			return fmt.Errorf("%s: %w", in.where(line), err)
 		}
 		b.keep = append(b.keep, keep)
 	}

@@ -78,8 +78,7 @@ func TestClockLineAndPreexisting(t *testing.T) {
 	kind, err := p.Parse([]byte("# clock monotonic=98760004215 realtime=2026-12-02T05:30:11.123456789Z"), &ev)
 	require.NoError(t, err)
 	require.Equal(t, ClockLine, kind)
-	assert.Equal(t, uint64(98760004215), ev.Clock.MonotonicNS)
-	assert.Equal(t, int64(1796189411123456789), ev.Clock.RealtimeNS)
+	assert.Equal(t, Clock{MonotonicNS: 98760004215, RealtimeNS: 1796189411123456789}, ev.ClockOf())
 	_, err = p.Parse([]byte("# clock monotonic=1"), &ev)
 	assert.Error(t, err)
 

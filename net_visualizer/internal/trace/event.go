@@ -94,13 +94,14 @@ type Event struct {
 	// open lines, most of a trace, stay small.)
 	Conn      string
 	Reconnect bool
-	Close     *Close
-
-	// Version 3. Preexisting is preexisting=1 (also kept in Attrs): the connection was open
-	// when the tracer started. Proc is set on a ProcLine, Clock on a ClockLine.
+	// Version 3: preexisting=1 (also kept in Attrs), the connection was open when the
+	// tracer started.
 	Preexisting bool
-	Proc        *Proc
-	Clock       *Clock
+	Close       *Close
+
+	// Version 3. Proc is set on a ProcLine (and on the events of captures that carry their
+	// process, NetMon's and tracee's). A ClockLine's Clock is in Count and Ret: see ClockOf.
+	Proc *Proc
 	// RemoteDNS is the name a capture gives the remote address (tracee's dst_dns or
 	// src_dns, the first name), "" when none. Line format lines have none.
 	RemoteDNS string
@@ -112,6 +113,9 @@ type Event struct {
 	// line it parsed under this pid: a hint that its attributes are known already.
 	Seen bool
 }
+
+// ClockOf returns what a ClockLine event says.
+func (e *Event) ClockOf() Clock { return Clock{MonotonicNS: e.Count, RealtimeNS: e.Ret} }
 
 // Failed reports whether the line records a connect that did not succeed.
 // A non-blocking connect that is still in progress (-EINPROGRESS) is not a failure.

@@ -25,7 +25,7 @@ const (
 	// ProcLine: a proc line (version 3), or a capture's process record: Event.PID, Host and
 	// Proc are set, nothing else.
 	ProcLine
-	// ClockLine: the "# clock" line (version 3), in Event.Clock.
+	// ClockLine: the "# clock" line (version 3), in Event.Count and Ret: see Event.ClockOf.
 	ClockLine
 )
 
