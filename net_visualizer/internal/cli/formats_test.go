@@ -116,3 +116,13 @@ func TestTraceeHostileDNSName(t *testing.T) {
 	}
 	assert.True(t, found, out)
 }
+
+// NetMon's documentation prints its events pretty-printed: such an input is read too.
+func TestPrettyPrintedNetMon(t *testing.T) {
+	dot := func(path string) string {
+		code, out, stderr := runMain(t, "", "-q", "-strict", "-format", "dot", filepath.Join("testdata", "formats", path))
+		require.Equal(t, 0, code, stderr)
+		return out
+	}
+	assert.Equal(t, dot("lines.trace"), dot("netmon-pretty.json"))
+}

@@ -141,7 +141,13 @@ func (p *pipeline) read(inputs []input) {
 			}
 			continue
 		}
-		cr := trace.NewChunkReader(br, chunkSize)
+		var lines io.Reader = br
+		if head, _ := br.Peek(br.Buffered()); trace.IsPrettyJSON(head) {
+			// Pretty-printed events (NetMon's documentation, jq): one object a line. Only
+			// what the first read brought is looked at: a live pipe is never waited for.
+			lines = trace.JoinJSON(br)
+		}
+		cr := trace.NewChunkReader(lines, chunkSize)
 		for {
 			var buf []byte
 			select {
