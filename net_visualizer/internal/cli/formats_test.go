@@ -126,3 +126,30 @@ func TestPrettyPrintedNetMon(t *testing.T) {
 	}
 	assert.Equal(t, dot("lines.trace"), dot("netmon-pretty.json"))
 }
+
+// A process's record (graph.Node.Proc) is in the JSON, hostile bytes escaped.
+func TestNetMonProcInJSON(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "formats", "netmon.jsonl"))
+	require.NoError(t, err)
+	line := strings.Split(string(b), "\n")[1]
+	line = strings.Replace(line, `"args":"-s http://127.0.0.1:8080/"`, `"args":"x\"\n\u202e\u0000"`, 1)
+	line = strings.Replace(line, `"binary_path":"/usr/bin/curl"`, `"binary_path":"/tmp/a b\tc"`, 1)
+	code, out, stderr := runMain(t, line+"\n", "-q", "-strict", "-format", "json")
+	require.Equal(t, 0, code, stderr)
+	var g struct {
+		Nodes []struct {
+			PID  uint32
+			Proc *struct {
+				PPID    uint32   `json:"ppid"`
+				ExePath string   `json:"exe_path"`
+				Args    []string `json:"args"`
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &g), out)
+	require.NotEmpty(t, g.Nodes)
+	require.NotNil(t, g.Nodes[0].Proc, out)
+	assert.Equal(t, uint32(3990), g.Nodes[0].Proc.PPID)
+	assert.Equal(t, `/tmp/a b\x09c`, g.Nodes[0].Proc.ExePath)
+	assert.Equal(t, []string{"curl", `x"`, `\xe2\x80\xae\x00`}, g.Nodes[0].Proc.Args)
+}
