@@ -153,3 +153,14 @@ func TestNetMonProcInJSON(t *testing.T) {
 	assert.Equal(t, `/tmp/a b\x09c`, g.Nodes[0].Proc.ExePath)
 	assert.Equal(t, []string{"curl", `x"`, `\xe2\x80\xae\x00`}, g.Nodes[0].Proc.Args)
 }
+
+// A filter sees the uid of a capture that carries its process.
+func TestFilterOnNetMonUID(t *testing.T) {
+	path := filepath.Join("testdata", "formats", "netmon.jsonl")
+	code, out, stderr := runMain(t, "", "-q", "-filter", "uid == 1000", "-format", "dot", path)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "curl")
+	code, out, stderr = runMain(t, "", "-q", "-filter", "uid == 4242", "-format", "dot", path)
+	require.Equal(t, 0, code, stderr)
+	assert.NotContains(t, out, "curl")
+}

@@ -419,6 +419,10 @@ func connOf(ev *trace.Event) *filter.Conn {
 			c.UID = n
 		}
 	}
+	if c.UID < 0 && ev.Proc != nil {
+		// A capture that carries its process (NetMon, tracee) has no uid= key.
+		c.UID = int(ev.Proc.UID)
+	}
 	filter.Derive(c)
 	return c
 }
