@@ -305,8 +305,9 @@ func (p *pipeline) parse() {
 				if ev.Host == "" {
 					ev.Host = j.in.host
 				}
-				if (!ev.Seen && seen.first(&ev)) || p.match != nil {
-					// Only a process's first line gives it attributes (a filter needs them all).
+				if (!ev.Seen && seen.first(&ev)) || p.match != nil || bytes.Contains(ev.RawAttrs, preexistingKey) {
+					// Only a process's first line gives it attributes (a filter needs them all;
+					// the graph marks the connections open before the trace: preexisting=1).
 					ps.DecodeAttrs(&ev)
 				}
 				if p.match != nil {
@@ -435,3 +436,6 @@ func parseInt(s string) (int, bool) {
 	}
 	return n, true
 }
+
+// preexistingKey marks a line of a connection already open when the tracer started.
+var preexistingKey = []byte("preexisting=1")

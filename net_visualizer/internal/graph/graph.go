@@ -132,6 +132,7 @@ type endRec struct {
 	failed                            bool
 	keepOpen, keepClose, keepPeer     bool // what the filter said of each line (keepPeer: a version 1 peer's)
 	reconnect, hasConnect, hasDur     bool
+	preexisting                       bool // its open line has preexisting=1
 	end                               trace.End
 	dur, sent, recv, retrans, connect uint64
 }
@@ -795,6 +796,9 @@ func (b *Builder) addEnd(ev *trace.Event, keep bool) {
 		}
 		r.opened, r.keepOpen = true, keep
 		r.reconnect = ev.Reconnect && ev.Dir == trace.Out
+		if v, ok := ev.Attr("preexisting"); ok && v == "1" {
+			r.preexisting = true
+		}
 		if ev.Dir == trace.Out && ev.Failed() {
 			r.failed = true
 		}
