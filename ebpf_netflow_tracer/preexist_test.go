@@ -54,6 +54,11 @@ func TestLivePreexisting(t *testing.T) {
 	}
 	root := repoRoot(t)
 	netpeer := buildNetpeer(t, root)
+	// This tree's filter: the script's cache (~/.cache/netflow) is shared by every checkout
+	// on the machine, and may hold another's, without -list-open.
+	filter := filepath.Join(t.TempDir(), "netflow-trace-filter")
+	buildProgram(t, root, "./cmd/netflow-trace-filter", filter)
+	t.Setenv("NETFLOW_TRACE_FILTER", filter)
 
 	ns := fmt.Sprintf("nfpre%d", os.Getpid())
 	_ = exec.Command("ip", "netns", "del", ns).Run()
