@@ -88,7 +88,20 @@ func listOpen(procDir string, fl filters) ([]openLine, []error) {
 		}
 		socks = append(socks, s...)
 	}
-	lines := openLines(socks, owners, func(pid int) (proc, bool) { return readProc(procDir, pid) }, fl)
+	type known struct {
+		p  proc
+		ok bool
+	}
+	procs := map[int]known{} // a server holds many: read its /proc once
+	info := func(pid int) (proc, bool) {
+		k, seen := procs[pid]
+		if !seen {
+			k.p, k.ok = readProc(procDir, pid)
+			procs[pid] = k
+		}
+		return k.p, k.ok
+	}
+	lines := openLines(socks, owners, info, fl)
 	return lines, errs
 }
 
