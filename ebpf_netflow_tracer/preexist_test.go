@@ -89,6 +89,14 @@ func TestLivePreexisting(t *testing.T) {
 		})
 	}
 
+	tr.stop(t)
+	checkFilteredAndOff(t, root, netpeer, hostConn, hostSrv.addr.Port())
+	// Again, to judge the new connection below (the filtered runs saw the held ones too).
+	tr = startTracer(t, root)
+	waitV2(t, tr, "listed again for the client", time.Now().Add(lineTimeout), func(l v2line) bool {
+		return l.pid() == hostConn.client && l.kv["preexisting"] == "1"
+	})
+
 	// A new connection, to the host's server: traced, not listed.
 	fresh := startPeer(t, netpeer, "client", "-connect", hostSrv.addr.String(), "-end", "first")
 	ok := fresh.waitLines(t, "ok ", 1)[0]
@@ -183,5 +191,36 @@ func checkListedKeys(t *testing.T, l v2line, c preConn, nsInode string) {
 	} else {
 		assert.NotEqual(t, nsInode, l.kv["netns"], l.raw)
 		assert.NotEmpty(t, l.kv["netns"], l.raw)
+	}
+}
+
+// checkFilteredAndOff: with --port, only the held connection on that port is listed (the
+// namespace's is not); with --no-preexisting, nothing is, and a new connection (a
+// sentinel: listed lines would come before its line) is traced.
+func checkFilteredAndOff(t *testing.T, root, netpeer string, c preConn, port uint16) {
+	t.Helper()
+	tr := startTracer(t, root, "--port", fmt.Sprint(port))
+	waitV2(t, tr, "listed with --port for the client", time.Now().Add(lineTimeout), func(l v2line) bool {
+		return l.pid() == c.client && l.kv["preexisting"] == "1"
+	})
+	tr.stop(t)
+	lines := v2Lines(tr)
+	for _, l := range lines {
+		if l.kv["preexisting"] == "1" {
+			assert.True(t, l.local.Port() == port || l.remote.Port() == port, "--port %d lists only its connections: %s", port, l.raw)
+		}
+	}
+	assert.Len(t, lines, 2, "--port %d: the held connection's two ends:\n%s", port, tr.text(&tr.stdout))
+
+	srv := startPeer(t, netpeer, "server", "-end", "first", "-n", "0")
+	tr = startTracer(t, root, "--no-preexisting", "--port", fmt.Sprint(srv.addr.Port()), "--comm", "netpeer")
+	cli := startPeer(t, netpeer, "client", "-connect", srv.addr.String(), "-end", "last")
+	cli.wait(t)
+	waitV2(t, tr, "traced with --no-preexisting", time.Now().Add(lineTimeout), func(l v2line) bool {
+		return !l.close && l.out && l.pid() == cli.pid
+	})
+	tr.stop(t)
+	for _, l := range v2Lines(tr) {
+		assert.NotContains(t, l.kv, "preexisting", "--no-preexisting: %s", l.raw)
 	}
 }
