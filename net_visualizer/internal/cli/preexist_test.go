@@ -25,12 +25,18 @@ func TestPreexistingThroughThePipeline(t *testing.T) {
 		code, out, stderr := runMain(t, in, args...)
 		require.Equal(t, 0, code, stderr)
 		var doc struct {
+			Nodes []struct {
+				Attrs map[string]string `json:"attrs"`
+			} `json:"nodes"`
 			Edges []struct {
 				Ports       []uint16 `json:"ports"`
 				Preexisting uint64   `json:"preexisting"`
 			} `json:"edges"`
 		}
 		require.NoError(t, json.Unmarshal([]byte(out), &doc))
+		for _, n := range doc.Nodes {
+			assert.NotContains(t, n.Attrs, "preexisting", "a connection's mark, not the process's: %s", out)
+		}
 		got := map[uint16]uint64{}
 		for _, e := range doc.Edges {
 			got[e.Ports[0]] = e.Preexisting

@@ -290,8 +290,9 @@ func New() *Builder {
 	return b
 }
 
-// perEvent are metadata keys that describe one call, not the process: not kept on nodes.
-var perEvent = map[string]bool{"tid": true, "ts": true, "time": true}
+// perEvent are metadata keys that describe one call or connection, not the process: not kept
+// on nodes.
+var perEvent = map[string]bool{"tid": true, "ts": true, "time": true, "preexisting": true}
 
 func (b *Builder) node(k nodeKey, attrs []trace.Attr) nodeID {
 	if id, ok := b.index[k]; ok {
