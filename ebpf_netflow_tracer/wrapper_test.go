@@ -35,6 +35,7 @@ func TestWrapperUsage(t *testing.T) {
 		{name: "pid not a number", args: []string{"--pid", "x1"}, wantCode: 2, wantErr: "positive number"},
 		{name: "help documents aggregation", args: []string{"--help"}, wantOut: "--aggregate SECONDS"},
 		{name: "help documents the prebuilt filter", args: []string{"--help"}, wantOut: "NETFLOW_TRACE_FILTER"},
+		{name: "help documents --no-preexisting", args: []string{"--help"}, wantOut: "--no-preexisting"},
 		{name: "help points to the line format", args: []string{"--help"}, wantOut: "docs/line-format.md"},
 		{name: "aggregate without seconds", args: []string{"--aggregate"}, wantCode: 2, wantErr: "usage:"},
 		{name: "aggregate zero", args: []string{"--aggregate", "0"}, wantCode: 2, wantErr: "positive number of seconds"},

@@ -5,6 +5,7 @@
 // Usage:
 //
 //	bpftrace ... | netflow-trace-filter [-aggregate] [-status TEXT] [-bpf-proc DIR]
+//	                                   [-list-open [-pid PID] [-comm NAME] [-port PORT] [-proc DIR]]
 //
 // It reads bpftrace's stdout and writes:
 //
@@ -29,6 +30,8 @@
 //     line with conn=CONN (kept per conn= until its close, at most 2^18); a record that
 //     comes before its open line is printed after it, and one whose open line never came
 //     is reported at the end as lost events, "# lost N events";
+//   - with -list-open (not with -aggregate), at the "# tracing ..." line, the connections
+//     already established (docs/line-format.md, preexisting=1): see below;
 //   - nothing for blank lines (bpftrace prints one per map at exit);
 //   - any other line to stderr, prefixed "netflow-trace: bpftrace: ".
 //
@@ -45,6 +48,29 @@
 // when it is 0. comm= is the pid's @name with its \x00 padding dropped, "?" when there is
 // none. At "# end" it compares @sent, what the kernel counted, with the total of the counts
 // printed: a full map drops new keys silently, and the difference is reported as lost.
+//
+// # Connections already open
+//
+// With -list-open, at the "# tracing ..." marker (every probe is attached) it lists the
+// established TCP sockets of every network namespace: the namespaces of the processes under
+// -proc (default /proc; /proc/PID/ns/net, each once by inode) and those /run/netns holds,
+// each dumped with the kernel's sock_diag (github.com/vishvananda/netlink, its netlink socket
+// opened inside the namespace on a locked OS thread). A socket is joined to the process
+// holding it through /proc/PID/fd ("socket:[INODE]"); one held by several processes (a
+// parent and the children it forked) is listed with the lowest pid, and one no process holds
+// (waiting in a listener's queue, or the kernel's own) is not listed. A socket whose local
+// address and port are those of a LISTEN socket of its namespace (or the port of one on
+// 0.0.0.0 or [::]) is the accepted end, ←; any other the connecting end, →. Each is one line,
+// with pid=, uid= (the real uid of /proc/PID/status), exe= and cgroup= (as the scripts write
+// them), conn=COOKIE-0 (the socket's cookie, hexadecimal), netns= (the namespace's inode),
+// preexisting=1 and comm= (/proc/PID/comm, escaped as the scripts escape names). -pid,
+// -comm and -port keep only the lines the scripts' filters of the same names would.
+//
+// Those lines come before every traced line: from the marker the filter holds what it would
+// print until 6 more "#" lines (two rounds of the scripts' padding, half a second apart) or
+// the end, then prints the listed lines, but those of a connection end that a held traced
+// line reported (the same ends and arrow: a connection made while the list was taken), then
+// what it held.
 //
 // From a pipe it reads in batches: after a read that fills less than half its buffer it
 // waits 40 ms, with the pipe enlarged to 1 MiB to hold what arrives meanwhile (10 ms if it

@@ -20,6 +20,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	agg := fs.Bool("aggregate", false, "read the aggregate scripts' map dumps")
 	status := fs.String("status", "", "stderr line for the \"# tracing\" marker")
 	bpfProc := fs.String("bpf-proc", "", "bpftrace's /proc/PID, whose BPF programs' skipped runs count as lost events")
+	listOpenFlag := fs.Bool("list-open", false, "at the \"# tracing\" marker, list the connections already established (preexisting=1)")
+	procDir := fs.String("proc", "/proc", "where -list-open reads processes")
+	pid := fs.Int("pid", 0, "-list-open: only the connections of this process")
+	comm := fs.String("comm", "", "-list-open: only the connections of processes named this")
+	port := fs.Uint("port", 0, "-list-open: only the connections with this port at either end")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return err
@@ -29,8 +34,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
+	if *port > 65535 {
+		return usageError{fmt.Errorf("-port %d: not a port", *port)}
+	}
 	f := newFilter(stdout, stderr, *status, *agg)
 	f.bpfProc = *bpfProc
+	if *listOpenFlag && !*agg {
+		fl := filters{pid: *pid, comm: *comm, port: uint16(*port)}
+		dir := *procDir
+		f.lister = func() ([]openLine, []error) { return listOpen(dir, fl) }
+	}
 	return f.copy(stdin)
 }
 
@@ -75,6 +88,16 @@ type filter struct {
 	// The open fdinfo files of its programs (nil: not yet found), and a buffer to read them.
 	progs []*os.File
 	info  [4096]byte
+
+	// -list-open (see hold): what lists the connections already open (nil: nothing); while
+	// the first traced lines are held, the listed lines, the real output, the held output,
+	// the "#" lines still to wait for and the ends the held lines reported.
+	lister   func() ([]openLine, []error)
+	listed   []openLine
+	real     *bufio.Writer
+	held     *bytes.Buffer
+	holdLeft int
+	traced   map[string]bool
 }
 
 type entry struct {
@@ -127,6 +150,11 @@ func (f *filter) copy(r io.Reader) error {
 			}
 		}
 		if err == io.EOF {
+			if f.held != nil {
+				if werr := f.release(); werr != nil {
+					return werr
+				}
+			}
 			f.reportClosesLost()
 			if len(f.early) > 0 {
 				f.lost(strconv.Itoa(len(f.early)), "close records whose open line never came")
@@ -147,6 +175,11 @@ func (f *filter) line(b []byte) error {
 		f.out.Write(b)
 		f.out.WriteByte('\n')
 		f.opened(b)
+		if f.held != nil {
+			if k := traceKey(b); k != "" {
+				f.traced[k] = true
+			}
+		}
 		return nil
 	case bytes.HasPrefix(b, []byte("close ")):
 		f.out.Write(b)
@@ -170,6 +203,7 @@ func (f *filter) line(b []byte) error {
 			fmt.Fprintln(f.err, f.status)
 			// Every program is attached now: look for them again.
 			f.forgetProgs()
+			f.hold()
 		case f.agg && (s == "# interval" || s == "# end"):
 			f.emit()
 			if s == "# end" {
@@ -185,6 +219,10 @@ func (f *filter) line(b []byte) error {
 			f.outKeys = strings.Fields(s[len("# keys out:"):])
 		case f.agg && strings.HasPrefix(s, "# keys in:"):
 			f.inKeys = strings.Fields(s[len("# keys in:"):])
+		case f.held != nil:
+			if f.holdLeft--; f.holdLeft <= 0 {
+				return f.release()
+			}
 		}
 		return f.out.Flush()
 	case lostEvents(b) != "":
@@ -198,6 +236,50 @@ func (f *filter) line(b []byte) error {
 	}
 	fmt.Fprintf(f.err, "netflow-trace: bpftrace: %s\n", b)
 	return nil
+}
+
+// holdPadding is how many "#" lines after the "# tracing" marker the traced lines are held
+// for: the scripts print three every half second, so two rounds of padding, at least half a
+// second after the list was taken. A connection made between the probes' attaching and the
+// list is then in both, and its traced line, read by then, wins (see release).
+const holdPadding = 6
+
+// hold lists the connections already open (-list-open) and holds the traced lines that
+// follow, so that the listed lines come first and none repeats a traced one.
+func (f *filter) hold() {
+	if f.lister == nil || f.held != nil {
+		return
+	}
+	lines, errs := f.lister()
+	f.lister = nil
+	for _, err := range errs {
+		fmt.Fprintf(f.err, "netflow-trace: listing the open connections: %v\n", err)
+	}
+	f.listed = lines
+	f.real = f.out
+	f.held = &bytes.Buffer{}
+	f.out = bufio.NewWriterSize(f.held, 64<<10)
+	f.holdLeft = holdPadding
+	f.traced = map[string]bool{}
+}
+
+// release prints the listed lines but those of a connection end a held traced line reported
+// (same ends and direction), then the held lines, and stops holding.
+func (f *filter) release() error {
+	if err := f.out.Flush(); err != nil {
+		return err
+	}
+	f.out = f.real
+	for _, l := range f.listed {
+		if f.traced[l.key] {
+			continue
+		}
+		f.out.WriteString(l.line)
+		f.out.WriteByte('\n')
+	}
+	f.out.Write(f.held.Bytes())
+	f.held, f.listed, f.traced, f.real = nil, nil, nil, nil
+	return f.out.Flush()
 }
 
 // maxOpen bounds the connections the filter remembers for close records: the open lines

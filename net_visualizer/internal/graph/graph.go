@@ -132,6 +132,7 @@ type endRec struct {
 	failed                            bool
 	keepOpen, keepClose, keepPeer     bool // what the filter said of each line (keepPeer: a version 1 peer's)
 	reconnect, hasConnect, hasDur     bool
+	preexisting                       bool // its open line has preexisting=1
 	end                               trace.End
 	dur, sent, recv, retrans, connect uint64
 }
@@ -319,8 +320,9 @@ func New() *Builder {
 	return b
 }
 
-// perEvent are metadata keys that describe one call, not the process: not kept on nodes.
-var perEvent = map[string]bool{"tid": true, "ts": true, "time": true}
+// perEvent are metadata keys that describe one call or connection, not the process: not kept
+// on nodes.
+var perEvent = map[string]bool{"tid": true, "ts": true, "time": true, "preexisting": true}
 
 func (b *Builder) node(k nodeKey, attrs []trace.Attr) nodeID {
 	if id, ok := b.index[k]; ok {
@@ -828,6 +830,9 @@ func (b *Builder) addEnd(ev *trace.Event, keep bool) {
 		}
 		r.opened, r.keepOpen = true, keep
 		r.reconnect = ev.Reconnect && ev.Dir == trace.Out
+		if ev.Preexisting {
+			r.preexisting = true
+		}
 		if ev.Dir == trace.Out && ev.Failed() {
 			r.failed = true
 		}

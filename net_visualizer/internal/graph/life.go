@@ -16,6 +16,7 @@ type Life struct {
 	Open          uint64 // connections with conn= and no close line from either end
 	Closes        uint64 // connections with a close line from either end (failed ones too)
 	Reconnects    uint64 // client open lines with reconnect=1
+	Preexisting   uint64 // connections already open when the trace started (preexisting=1 on an end)
 	// ConnectUS and DurUS hold one value per connection that has one (connect_us= of the
 	// client's close line; dur_us= of the client's, else the server's), sorted by Finish.
 	ConnectUS, DurUS []uint64
@@ -77,6 +78,7 @@ func (l *Life) merge(o *Life) *Life {
 	m.Open += l.Open
 	m.Closes += l.Closes
 	m.Reconnects += l.Reconnects
+	m.Preexisting += l.Preexisting
 	m.ConnectUS = append(m.ConnectUS, l.ConnectUS...)
 	m.DurUS = append(m.DurUS, l.DurUS...)
 	return m
@@ -97,6 +99,9 @@ func (l *Life) add(cl, sv *endRec, failed bool) {
 	}
 	if cl != nil && cl.reconnect {
 		l.Reconnects++
+	}
+	if cl != nil && cl.preexisting || sv != nil && sv.preexisting {
+		l.Preexisting++
 	}
 	if failed {
 		return

@@ -230,6 +230,9 @@ func lifeLines(l *graph.Life) []string {
 	if l.Reconnects > 0 {
 		lines = append(lines, plural(int(min(l.Reconnects, 1<<62)), "reconnect"))
 	}
+	if l.Preexisting > 0 {
+		lines = append(lines, fmt.Sprintf("%d open before the trace", l.Preexisting))
+	}
 	if p50, max, ok := l.Connect(); ok {
 		lines = append(lines, "connect p50 "+HumanMicros(p50)+", max "+HumanMicros(max))
 	}
@@ -237,6 +240,12 @@ func lifeLines(l *graph.Life) []string {
 		lines = append(lines, "duration p50 "+HumanMicros(p50)+", max "+HumanMicros(max))
 	}
 	return lines
+}
+
+// allPreexisting says whether every connection of e was already open when the trace
+// started (preexisting=1): such an edge is drawn dashed.
+func allPreexisting(e *graph.Edge) bool {
+	return e.Life != nil && e.Life.Preexisting > 0 && e.Life.Preexisting >= e.Connections
 }
 
 // HumanBytes writes a byte count in binary units: "512 B", "12.1 KiB", "1.2 MiB".
@@ -366,7 +375,7 @@ func DOT(w io.Writer, g *graph.Graph) error {
 		case e.Life != nil && e.Life.Retransmits > 0:
 			de.Attr("color", warning).Attr("fontcolor", warning)
 		}
-		if e.Failed {
+		if e.Failed || e.Diff != "removed" && allPreexisting(e) {
 			de.Attr("style", "dashed")
 		}
 		switch {
@@ -501,6 +510,8 @@ type jsonEdge struct {
 	ConnectMS     *jsonP50Max `json:"connect_ms,omitempty"`
 	DurationMS    *jsonP50Max `json:"duration_ms,omitempty"`
 	Reconnects    *uint64     `json:"reconnects,omitempty"`
+	// Connections already open when the trace started (preexisting=1); absent when none.
+	Preexisting uint64 `json:"preexisting,omitempty"`
 }
 
 type jsonClosed struct {
@@ -572,6 +583,9 @@ func JSON(w io.Writer, g *graph.Graph) error {
 			je.Services = nil
 		}
 		je.setLife(e.Life)
+		if e.Life != nil {
+			je.Preexisting = e.Life.Preexisting
+		}
 		out.Edges = append(out.Edges, je)
 	}
 	bw := bufio.NewWriter(w)
