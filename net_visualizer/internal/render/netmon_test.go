@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -155,7 +157,7 @@ func oneEvent(t *testing.T, e trace.Event, setup func(*NetMon)) map[string]any {
 	return m
 }
 
-func netEv(m map[string]any) map[string]any  { return m["network_event"].(map[string]any) }
+func netEv(m map[string]any) map[string]any   { return m["network_event"].(map[string]any) }
 func procObj(m map[string]any) map[string]any { return m["process"].(map[string]any) }
 
 var (
@@ -467,4 +469,37 @@ func TestNetMonHostileNames(t *testing.T) {
 		n.Proc("", 7, &trace.Proc{Args: []string{"x", "bad\xffutf8"}})
 	}))
 	assert.Equal(t, "bad\ufffdutf8", p["args"])
+}
+
+// BenchmarkNetMon writes the open and close events of distinct connections (with a proc
+// line and a clock): the cost per event, and the memory kept per connection end.
+func BenchmarkNetMon(b *testing.B) {
+	n := NewNetMon(io.Discard)
+	n.Clock("", trace.Clock{MonotonicNS: 1 << 40, RealtimeNS: time.Now().UnixNano()})
+	n.Proc("", 7, &trace.Proc{PPID: 1, ExePath: "/usr/bin/curl", Args: []string{"curl", "-s", "http://127.0.0.1:8080/"}})
+	open := trace.Event{Dir: trace.Out, Remote: serverAP, Local: clientAP, PID: 7, Attrs: []trace.Attr{{Key: "tid", Value: "7"}}}
+	cl := open
+	cl.Close = &trace.Close{End: trace.EndLocal, DurUS: 1500, HasDur: true}
+	conns := make([]string, b.N)
+	for i := range conns {
+		conns[i] = "ffff8881" + strconv.FormatUint(uint64(i), 16) + "-" + strconv.FormatUint(1<<40+uint64(i), 16)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		open.Conn, cl.Conn = conns[i], conns[i]
+		if err := n.Event(&open); err != nil {
+			b.Fatal(err)
+		}
+		if err := n.Event(&cl); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "kept-B/conn")
+	runtime.KeepAlive(n)
 }
