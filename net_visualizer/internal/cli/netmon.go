@@ -64,7 +64,10 @@ func runNetMon(ctx context.Context, o options, inputs []input, stdout, stderr io
 	return nil
 }
 
-// takeNetMon writes a batch's events (those the filter kept) and flushes them.
+// takeNetMon writes a batch's events (those the filter kept) and flushes them. Proc and
+// "# clock" lines are to reach r.netmon.Proc and r.netmon.Clock (with the input's host) in
+// batch order, once the pipeline carries them; until then every process has NetMon's
+// empty values and every timestamp is "".
 func (r *reading) takeNetMon(bt *batch) error {
 	r.stats.Lost += bt.lost
 	for i := range bt.events {

@@ -127,3 +127,29 @@ func TestNetMonHostileComm(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(lines[1]), &ev))
 	assert.Equal(t, "a\rb\x1bc\ufffd", ev.Process.Filename)
 }
+
+// TestNetMonInterrupt: Ctrl-C (ctx cancelled) while the input is still open ends the run
+// with exit status 0, every event read until then written.
+func TestNetMonInterrupt(t *testing.T) {
+	inR, inW := io.Pipe()
+	defer inW.Close()
+	outR, outW := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"-format", "netmon", "-q"}, inR, outW, io.Discard)
+		outW.Close()
+	}()
+	line := strings.SplitAfter(netmonTrace, "\n")[1]
+	_, err := io.WriteString(inW, line)
+	require.NoError(t, err)
+	events := bufio.NewReader(outR)
+	got, err := events.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, []string{"TcpConnectionEstablish 4012"}, netmonTypes(t, got))
+	cancel()
+	rest, err := io.ReadAll(events)
+	require.NoError(t, err)
+	assert.Empty(t, rest)
+	assert.Equal(t, 0, <-done)
+}
