@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 type usageError struct{ error }
@@ -75,6 +76,12 @@ type filter struct {
 	// The open fdinfo files of its programs (nil: not yet found), and a buffer to read them.
 	progs []*os.File
 	info  [4096]byte
+
+	// The process records of threads whose proc line is not complete yet (by tid).
+	procs map[string]*procRec
+	// Whether the clock line is out, and the clocks it reads (readClock; fixed in tests).
+	clocked bool
+	clock   func() (int64, time.Time)
 }
 
 type entry struct {
@@ -96,6 +103,8 @@ func newFilter(stdout, stderr io.Writer, status string, agg bool) *filter {
 		sums:      map[string]int{},
 		lastNames: map[string]string{},
 		open:      map[string][]byte{},
+		procs:     map[string]*procRec{},
+		clock:     clockSource,
 		early:     map[string][]byte{},
 		max:       maxOpen,
 		outKeys:   []string{"pid", "uid", "ret"},
@@ -144,15 +153,24 @@ func (f *filter) copy(r io.Reader) error {
 func (f *filter) line(b []byte) error {
 	switch {
 	case len(b) > 0 && (b[0] >= '0' && b[0] <= '9' || b[0] == '['):
+		f.writeClock()
 		f.out.Write(b)
 		f.out.WriteByte('\n')
 		f.opened(b)
 		return nil
 	case bytes.HasPrefix(b, []byte("close ")):
+		f.writeClock()
 		f.out.Write(b)
 		return f.out.WriteByte('\n')
 	case isRecord(b):
+		f.writeClock()
 		f.closed(b)
+		return nil
+	case isProcRecord(b):
+		f.writeClock()
+		if !f.procRecord(b) {
+			fmt.Fprintf(f.err, "netflow-trace: bpftrace: malformed process record: %s\n", b)
+		}
 		return nil
 	case bytes.HasPrefix(b, []byte("# lost-close ")) && digits(b[len("# lost-close "):]):
 		n, _ := strconv.ParseInt(string(b[len("# lost-close "):]), 10, 64)
@@ -166,6 +184,7 @@ func (f *filter) line(b []byte) error {
 		case strings.HasPrefix(s, "# line format "):
 			f.out.Write(b)
 			f.out.WriteByte('\n')
+			f.writeClock()
 		case strings.HasPrefix(s, "# tracing "):
 			fmt.Fprintln(f.err, f.status)
 			// Every program is attached now: look for them again.
