@@ -1,0 +1,171 @@
+package tracer_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// monotonic is CLOCK_MONOTONIC in nanoseconds (the clock of proc lines' start=).
+func monotonic(t *testing.T) int64 {
+	var ts syscall.Timespec
+	_, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 1, uintptr(unsafe.Pointer(&ts)), 0)
+	require.Zero(t, e)
+	return ts.Nano()
+}
+
+// procLine is a proc line's keys, args= decoded into the arguments.
+type procLine struct {
+	keys map[string]string
+	args []string
+}
+
+func parseProc(t *testing.T, line string) procLine {
+	t.Helper()
+	head, args, ok := strings.Cut(strings.TrimPrefix(line, "proc "), "args=")
+	require.True(t, ok, line)
+	p := procLine{keys: map[string]string{}}
+	for _, kv := range strings.Fields(head) {
+		k, v, _ := strings.Cut(kv, "=")
+		p.keys[k] = v
+	}
+	for _, a := range strings.Split(args, " ") {
+		s, err := unescape(a)
+		require.NoError(t, err, a)
+		p.args = append(p.args, s)
+	}
+	return p
+}
+
+// capsOf is CapEff, CapPrm and CapInh of /proc/PID/status, as proc lines write them.
+func capsOf(t *testing.T, pid string) [3]string {
+	f, err := os.Open("/proc/" + pid + "/status")
+	require.NoError(t, err)
+	defer f.Close()
+	var c [3]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), ":\t")
+		n, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		s := "0"
+		if n != 0 {
+			s = fmt.Sprintf("0x%x", n)
+		}
+		switch k {
+		case "CapEff":
+			c[0] = s
+		case "CapPrm":
+			c[1] = s
+		case "CapInh":
+			c[2] = s
+		}
+	}
+	return c
+}
+
+// TestLiveProcLines: a client with a hostile argv, started by a shell this test starts,
+// from a path holding a space, gets one proc line before its first line, with its pid,
+// parent, credentials, path, arguments, start time and cgroup; one started with no
+// capabilities (setpriv) shows none.
+func TestLiveProcLines(t *testing.T) {
+	requireBPF(t)
+	root := repoRoot(t)
+	netpeer := buildNetpeer(t, root)
+	dir := filepath.Join(t.TempDir(), "dir with space")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	exe := filepath.Join(dir, "netpeer")
+	data, err := os.ReadFile(netpeer)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(exe, data, 0o755))
+	_, err = exec.LookPath("setpriv")
+	require.NoError(t, err, "setpriv (util-linux) is needed")
+
+	srv := startServer(t, netpeer, "127.0.0.1:0", 2)
+	port := strconv.Itoa(int(srv.addr.Port()))
+	tr := startTracer(t, root, "--variant", "tracepoint", "--port", port)
+
+	argv0 := "net peer\nwith\\back"
+	run := func(prefix ...string) (shPid, pid int, before, after int64) {
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		defer cancel()
+		// sh stays the client's parent (the ": " after it keeps sh from exec'ing it); exec -a
+		// gives the client its argv[0].
+		script := `"$@"; :`
+		args := append([]string{"-c", script, "sh"}, prefix...)
+		args = append(args, "bash", "-c", `exec -a "$0" "$@"`, argv0, exe, "client", "-connect", srv.addr.String(), "-n", "1")
+		cmd := exec.CommandContext(ctx, "/bin/sh", args...)
+		before = monotonic(t)
+		out, err := cmd.Output()
+		after = monotonic(t)
+		require.NoError(t, err, "%s", out)
+		_, err = fmt.Sscanf(string(out), "pid=%d", &pid)
+		require.NoError(t, err, "%s", out)
+		return cmd.Process.Pid, pid, before, after
+	}
+	// The full-capabilities client first: as root, what this test has.
+	sh1, pid1, b1, a1 := run()
+	sh2, pid2, _, _ := run("setpriv", "--inh-caps=-all", "--bounding-set=-all", "--")
+	wantCaps := capsOf(t, "self")
+
+	for _, c := range []struct {
+		sh, pid int
+		b, a    int64
+		caps    [3]string
+	}{{sh1, pid1, b1, a1, wantCaps}, {sh2, pid2, 0, 0, [3]string{"0", "0", "0"}}} {
+		pid := strconv.Itoa(c.pid)
+		_, ok := waitV2(t, tr, "the client's line", time.Now().Add(startTimeout), func(l v2line) bool { return l.pid() == c.pid })
+		require.True(t, ok, "no line of client %d:\n%s", c.pid, tr.text(&tr.stdout))
+		var procs []string
+		first := -1
+		tr.mu.Lock()
+		lines := append([]string(nil), tr.stdout...)
+		tr.mu.Unlock()
+		for i, l := range lines {
+			if strings.HasPrefix(l, "proc pid="+pid+" ") {
+				procs = append(procs, l)
+				assert.Equal(t, -1, first, "a line of %s before its proc line", pid)
+			} else if strings.Contains(l, "|pid="+pid+" ") && first < 0 {
+				first = i
+				require.NotEmpty(t, procs, "the proc line of %s comes after its first line:\n%s", pid, strings.Join(lines, "\n"))
+			}
+		}
+		require.Len(t, procs, 1, "proc lines of %s", pid)
+		p := parseProc(t, procs[0])
+		assert.Equal(t, strconv.Itoa(c.sh), p.keys["ppid"])
+		for _, k := range []string{"uid", "euid", "gid", "egid"} {
+			assert.Equal(t, "0", p.keys[k], k)
+		}
+		assert.Equal(t, c.caps, [3]string{p.keys["cap_effective"], p.keys["cap_permitted"], p.keys["cap_inheritable"]})
+		assert.Equal(t, "0", p.keys["secureexec"])
+		exePath, err := unescape(p.keys["exe_path"])
+		require.NoError(t, err)
+		assert.Equal(t, exe, exePath)
+		assert.Equal(t, []string{argv0, "client", "-connect", srv.addr.String(), "-n", "1"}, p.args)
+		start, err := strconv.ParseInt(p.keys["start"], 10, 64)
+		require.NoError(t, err)
+		if c.b != 0 {
+			assert.True(t, start > c.b && start < c.a, "start=%d not within [%d, %d]", start, c.b, c.a)
+		}
+		var line v2line
+		for _, l := range v2Lines(tr) {
+			if l.pid() == c.pid {
+				line = l
+				break
+			}
+		}
+		assert.Equal(t, line.kv["cgroup"], p.keys["cgroup"])
+	}
+	tr.stop(t)
+}
