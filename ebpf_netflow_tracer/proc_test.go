@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,9 @@ func monotonic(t *testing.T) int64 {
 	require.Zero(t, e)
 	return ts.Nano()
 }
+
+// clockRE is the clock line (docs/line-format.md, The clock line).
+var clockRE = regexp.MustCompile(`^# clock monotonic=\d+ realtime=\d{4}-\d\d-\d\dT[\d:.]+Z$`)
 
 // procLine is a proc line's keys, args= decoded into the arguments.
 type procLine struct {
