@@ -171,5 +171,25 @@ func TestLiveProcLines(t *testing.T) {
 		}
 		assert.Equal(t, line.kv["cgroup"], p.keys["cgroup"])
 	}
+	// The server, started before the tracer, gets its proc line at its first accept.
+	tr.mu.Lock()
+	lines := append([]string(nil), tr.stdout...)
+	tr.mu.Unlock()
+	spid := strconv.Itoa(srv.pid)
+	var sprocs []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "proc pid="+spid+" ") {
+			sprocs = append(sprocs, l)
+		} else if strings.Contains(l, "←") && strings.Contains(l, "|pid="+spid+" ") {
+			require.Len(t, sprocs, 1, "the server's proc line, once, before its first accept")
+		}
+	}
+	require.Len(t, sprocs, 1, "the server's proc line")
+	sp := parseProc(t, sprocs[0])
+	exePath, err := unescape(sp.keys["exe_path"])
+	require.NoError(t, err)
+	assert.Equal(t, netpeer, exePath)
+	assert.Equal(t, []string{netpeer, "server", "-listen", "127.0.0.1:0", "-n", "2"}, sp.args)
+	assert.Equal(t, strconv.Itoa(os.Getpid()), sp.keys["ppid"])
 	tr.stop(t)
 }
