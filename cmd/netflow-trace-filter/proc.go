@@ -146,10 +146,10 @@ func capHex(v string) string {
 }
 
 // exePath joins the components (leaf first) into the path; a walk that did not reach
-// the root starts with ".../".
+// the root starts with ".../". None (a kernel thread: no mm) is the empty path.
 func exePath(comps [][]byte, done bool) []byte {
 	var b []byte
-	if !done || len(comps) == 0 {
+	if !done {
 		b = append(b, "..."...)
 	}
 	for i := len(comps) - 1; i >= 0; i-- {

@@ -94,6 +94,7 @@ func TestProcRecordsCut(t *testing.T) {
 	assert.Equal(t, "a b...", argsText([]byte("a\x00b"), 600))
 	assert.Equal(t, ".../b/a", string(exePath([][]byte{[]byte("a"), []byte("b")}, false)))
 	assert.Equal(t, "/b/a", string(exePath([][]byte{[]byte("a"), []byte("b")}, true)))
+	assert.Equal(t, "", string(exePath(nil, true)))
 	// A record of a thread with no head, or malformed, is reported, never printed.
 	var out, errb bytes.Buffer
 	require.NoError(t, run(nil, strings.NewReader("pa 9 256 3 \\x61   \np 1 2 x\n"), &out, &errb))
