@@ -82,7 +82,8 @@ func capsOf(t *testing.T, pid string) [3]string {
 // TestLiveProcLines: a client with a hostile argv, started by a shell this test starts,
 // from a path holding a space, gets one proc line before its first line, with its pid,
 // parent, credentials, path, arguments, start time and cgroup; one started with no
-// capabilities (setpriv) shows none.
+// capabilities (setpriv) shows none; a set-uid-root one run by nobody shows uid 65534,
+// euid 0 and secureexec=1.
 func TestLiveProcLines(t *testing.T) {
 	requireBPF(t)
 	root := repoRoot(t)
@@ -96,12 +97,12 @@ func TestLiveProcLines(t *testing.T) {
 	_, err = exec.LookPath("setpriv")
 	require.NoError(t, err, "setpriv (util-linux) is needed")
 
-	srv := startServer(t, netpeer, "127.0.0.1:0", 2)
+	srv := startServer(t, netpeer, "127.0.0.1:0", 3)
 	port := strconv.Itoa(int(srv.addr.Port()))
 	tr := startTracer(t, root, "--variant", "tracepoint", "--port", port)
 
 	argv0 := "net peer\nwith\\back"
-	run := func(prefix ...string) (shPid, pid int, before, after int64) {
+	run := func(exe string, prefix ...string) (shPid, pid int, before, after int64) {
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		defer cancel()
 		// sh stays the client's parent (the ": " after it keeps sh from exec'ing it); exec -a
@@ -119,15 +120,31 @@ func TestLiveProcLines(t *testing.T) {
 		return cmd.Process.Pid, pid, before, after
 	}
 	// The full-capabilities client first: as root, what this test has.
-	sh1, pid1, b1, a1 := run()
-	sh2, pid2, _, _ := run("setpriv", "--inh-caps=-all", "--bounding-set=-all", "--")
+	sh1, pid1, b1, a1 := run(exe)
+	sh2, pid2, _, _ := run(exe, "setpriv", "--inh-caps=-all", "--bounding-set=-all", "--")
+	// A set-uid-root copy run by nobody: euid 0 but uid 65534, and AT_SECURE.
+	suid := filepath.Join(t.TempDir(), "suid", "netpeer")
+	require.NoError(t, os.MkdirAll(filepath.Dir(suid), 0o755))
+	require.NoError(t, os.WriteFile(suid, data, 0o755))
+	require.NoError(t, os.Chmod(suid, 0o755|os.ModeSetuid))
+	for d := filepath.Dir(suid); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		require.NoError(t, os.Chmod(d, 0o755))
+	}
+	sh3, pid3, _, _ := run(suid, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--")
 	wantCaps := capsOf(t, "self")
 
 	for _, c := range []struct {
 		sh, pid int
 		b, a    int64
 		caps    [3]string
-	}{{sh1, pid1, b1, a1, wantCaps}, {sh2, pid2, 0, 0, [3]string{"0", "0", "0"}}} {
+		exe     string
+		ids     [4]string // uid euid gid egid
+		sec     string
+	}{
+		{sh1, pid1, b1, a1, wantCaps, exe, [4]string{"0", "0", "0", "0"}, "0"},
+		{sh2, pid2, 0, 0, [3]string{"0", "0", "0"}, exe, [4]string{"0", "0", "0", "0"}, "0"},
+		{sh3, pid3, 0, 0, [3]string{}, suid, [4]string{"65534", "0", "65534", "65534"}, "1"},
+	} {
 		pid := strconv.Itoa(c.pid)
 		_, ok := waitV2(t, tr, "the client's line", time.Now().Add(startTimeout), func(l v2line) bool { return l.pid() == c.pid })
 		require.True(t, ok, "no line of client %d:\n%s", c.pid, tr.text(&tr.stdout))
@@ -148,14 +165,16 @@ func TestLiveProcLines(t *testing.T) {
 		require.Len(t, procs, 1, "proc lines of %s", pid)
 		p := parseProc(t, procs[0])
 		assert.Equal(t, strconv.Itoa(c.sh), p.keys["ppid"])
-		for _, k := range []string{"uid", "euid", "gid", "egid"} {
-			assert.Equal(t, "0", p.keys[k], k)
+		for i, k := range []string{"uid", "euid", "gid", "egid"} {
+			assert.Equal(t, c.ids[i], p.keys[k], k)
 		}
-		assert.Equal(t, c.caps, [3]string{p.keys["cap_effective"], p.keys["cap_permitted"], p.keys["cap_inheritable"]})
-		assert.Equal(t, "0", p.keys["secureexec"])
+		if c.caps[0] != "" {
+			assert.Equal(t, c.caps, [3]string{p.keys["cap_effective"], p.keys["cap_permitted"], p.keys["cap_inheritable"]})
+		}
+		assert.Equal(t, c.sec, p.keys["secureexec"])
 		exePath, err := unescape(p.keys["exe_path"])
 		require.NoError(t, err)
-		assert.Equal(t, exe, exePath)
+		assert.Equal(t, c.exe, exePath)
 		assert.Equal(t, []string{argv0, "client", "-connect", srv.addr.String(), "-n", "1"}, p.args)
 		start, err := strconv.ParseInt(p.keys["start"], 10, 64)
 		require.NoError(t, err)
@@ -189,7 +208,7 @@ func TestLiveProcLines(t *testing.T) {
 	exePath, err := unescape(sp.keys["exe_path"])
 	require.NoError(t, err)
 	assert.Equal(t, netpeer, exePath)
-	assert.Equal(t, []string{netpeer, "server", "-listen", "127.0.0.1:0", "-n", "2"}, sp.args)
+	assert.Equal(t, []string{netpeer, "server", "-listen", "127.0.0.1:0", "-n", "3"}, sp.args)
 	assert.Equal(t, strconv.Itoa(os.Getpid()), sp.keys["ppid"])
 	tr.stop(t)
 }
