@@ -582,6 +582,9 @@ func isName(s string) bool {
 
 // emit prints the interval's entries, in the order bpftrace printed them.
 func (f *filter) emit() {
+	if len(f.pending) > 0 || len(f.closes) > 0 {
+		f.writeClock()
+	}
 	for _, e := range f.pending {
 		k := strings.Split(e.key, ", ")
 		at := func(i int) string {

@@ -98,7 +98,7 @@ func TestFilterKeyLayout(t *testing.T) {
 		"# end",
 	}, "\n") + "\n"
 	stdout, stderr := filterOutput(t, []byte(input), true)
-	assert.Equal(t, "10.0.0.1:5432→10.0.0.2:0|pid=77 uid=1000 fake=42 count=3 comm=psql\n"+
+	assert.Equal(t, clockLine+"10.0.0.1:5432→10.0.0.2:0|pid=77 uid=1000 fake=42 count=3 comm=psql\n"+
 		"10.0.0.1:5432→10.0.0.2:0|pid=77 uid=1000 ret=-111 fake=42 count=1 comm=psql\n"+
 		"10.0.0.2:0←10.0.0.1:5432|pid=79 uid=33 fake=7 count=3 comm=postgres\n", stdout)
 	assert.Equal(t, status+"\n", stderr, "all 7 counted were printed: nothing lost")
