@@ -375,7 +375,7 @@ func TestFleetLive(t *testing.T) {
 	for {
 		ours = ours[:0]
 		for _, l := range fleetLines(tr) {
-			if strings.HasPrefix(l, "#") || strings.HasPrefix(l, "close ") {
+			if strings.HasPrefix(l, "#") || strings.HasPrefix(l, "close ") || strings.HasPrefix(l, "proc ") {
 				continue
 			}
 			if fl := fleetParse(t, l); pidHost[fl.pid] != "" {

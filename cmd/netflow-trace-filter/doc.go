@@ -32,6 +32,14 @@
 //     is reported at the end as lost events, "# lost N events";
 //   - with -list-open (not with -aggregate), at the "# tracing ..." line, the connections
 //     already established (docs/line-format.md, preexisting=1): see below;
+//   - for the line scripts' process records ("p", "pg", "pe", "pa": PROC in their
+//     template), the proc line of docs/line-format.md, once the last record of that thread
+//     has come: the %rx buffers decoded, exe_path= and args= escaped as the contract says,
+//     container= from the cgroup's name or its parent's (docker-, cri-containerd-, crio-,
+//     libpod-<64 hex>.scope, or <64 hex> under docker); a record it cannot read, to stderr;
+//   - "# clock monotonic=N realtime=RFC3339" (UTC, CLOCK_MONOTONIC and the wall clock read
+//     back to back), once: right after the "# line format N" line, or before the first
+//     event when there is none;
 //   - nothing for blank lines (bpftrace prints one per map at exit);
 //   - any other line to stderr, prefixed "netflow-trace: bpftrace: ".
 //

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 type usageError struct{ error }
@@ -98,6 +99,11 @@ type filter struct {
 	held     *bytes.Buffer
 	holdLeft int
 	traced   map[string]bool
+	// The process records of threads whose proc line is not complete yet (by tid).
+	procs map[string]*procRec
+	// Whether the clock line is out, and the clocks it reads (readClock; fixed in tests).
+	clocked bool
+	clock   func() (int64, time.Time)
 }
 
 type entry struct {
@@ -119,6 +125,8 @@ func newFilter(stdout, stderr io.Writer, status string, agg bool) *filter {
 		sums:      map[string]int{},
 		lastNames: map[string]string{},
 		open:      map[string][]byte{},
+		procs:     map[string]*procRec{},
+		clock:     clockSource,
 		early:     map[string][]byte{},
 		max:       maxOpen,
 		outKeys:   []string{"pid", "uid", "ret"},
@@ -172,6 +180,7 @@ func (f *filter) copy(r io.Reader) error {
 func (f *filter) line(b []byte) error {
 	switch {
 	case len(b) > 0 && (b[0] >= '0' && b[0] <= '9' || b[0] == '['):
+		f.writeClock()
 		f.out.Write(b)
 		f.out.WriteByte('\n')
 		f.opened(b)
@@ -182,10 +191,18 @@ func (f *filter) line(b []byte) error {
 		}
 		return nil
 	case bytes.HasPrefix(b, []byte("close ")):
+		f.writeClock()
 		f.out.Write(b)
 		return f.out.WriteByte('\n')
 	case isRecord(b):
+		f.writeClock()
 		f.closed(b)
+		return nil
+	case isProcRecord(b):
+		f.writeClock()
+		if !f.procRecord(b) {
+			fmt.Fprintf(f.err, "netflow-trace: bpftrace: malformed process record: %s\n", b)
+		}
 		return nil
 	case bytes.HasPrefix(b, []byte("# lost-close ")) && digits(b[len("# lost-close "):]):
 		n, _ := strconv.ParseInt(string(b[len("# lost-close "):]), 10, 64)
@@ -199,6 +216,7 @@ func (f *filter) line(b []byte) error {
 		case strings.HasPrefix(s, "# line format "):
 			f.out.Write(b)
 			f.out.WriteByte('\n')
+			f.writeClock()
 		case strings.HasPrefix(s, "# tracing "):
 			fmt.Fprintln(f.err, f.status)
 			// Every program is attached now: look for them again.
@@ -256,6 +274,9 @@ func (f *filter) hold() {
 		fmt.Fprintf(f.err, "netflow-trace: listing the open connections: %v\n", err)
 	}
 	f.listed = lines
+	// The clock line before anything listed or held (the scripts have printed it by now,
+	// after their version line; this is for a stream without one).
+	f.writeClock()
 	f.real = f.out
 	f.held = &bytes.Buffer{}
 	f.out = bufio.NewWriterSize(f.held, 64<<10)
@@ -645,6 +666,9 @@ func isName(s string) bool {
 
 // emit prints the interval's entries, in the order bpftrace printed them.
 func (f *filter) emit() {
+	if len(f.pending) > 0 || len(f.closes) > 0 {
+		f.writeClock()
+	}
 	for _, e := range f.pending {
 		k := strings.Split(e.key, ", ")
 		at := func(i int) string {

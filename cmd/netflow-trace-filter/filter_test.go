@@ -30,6 +30,10 @@ var cases = []struct {
 	// connected twice and was refused twice (reconnect=1), a client that reset its
 	// connection before the server's accept(); their close lines.
 	{"tp2", "tp2.raw", false},
+	// netflow_tp.bt of line format 3 (--port 18992, secret 12345): a python3 that
+	// connected to itself with a hostile argv (a space, a newline and a CR, a backslash,
+	// UTF-8, an empty argument, "x=y|z comm=evil"): its process records and proc line.
+	{"tp3", "tp3.raw", false},
 	{"tp_agg", "tp_agg.raw", true},
 	// netflow_tp_agg.bt with aggregated closes (--port 47112): a connection that moved
 	// 12345 bytes, refused connects (IPv4, IPv6, a hostile name); their close maps.
@@ -94,7 +98,7 @@ func TestFilterKeyLayout(t *testing.T) {
 		"# end",
 	}, "\n") + "\n"
 	stdout, stderr := filterOutput(t, []byte(input), true)
-	assert.Equal(t, "10.0.0.1:5432→10.0.0.2:0|pid=77 uid=1000 fake=42 count=3 comm=psql\n"+
+	assert.Equal(t, clockLine+"10.0.0.1:5432→10.0.0.2:0|pid=77 uid=1000 fake=42 count=3 comm=psql\n"+
 		"10.0.0.1:5432→10.0.0.2:0|pid=77 uid=1000 ret=-111 fake=42 count=1 comm=psql\n"+
 		"10.0.0.2:0←10.0.0.1:5432|pid=79 uid=33 fake=7 count=3 comm=postgres\n", stdout)
 	assert.Equal(t, status+"\n", stderr, "all 7 counted were printed: nothing lost")
@@ -120,7 +124,7 @@ func TestFilterLineFormat2(t *testing.T) {
 		"closer than it looks",
 	}, "\n") + "\n"
 	stdout, stderr := filterOutput(t, []byte(input), false)
-	assert.Equal(t, "# line format 2\n"+open+"\n"+closed+"\n"+closedIn+"\n# lost 2 events\n", stdout)
+	assert.Equal(t, "# line format 2\n"+clockLine+open+"\n"+closed+"\n"+closedIn+"\n# lost 2 events\n", stdout)
 	assert.Equal(t, status+"\n"+
 		"netflow-trace: lost 2 events (map of open connections full: raise BPFTRACE_MAP_KEYS_MAX)\n"+
 		"netflow-trace: bpftrace: closer than it looks\n", stderr)
@@ -155,7 +159,7 @@ func TestFilterRecursionMisses(t *testing.T) {
 	prog("8", 9)
 	line("#")
 	require.NoError(t, f.out.Flush())
-	assert.Equal(t, "# line format 2\n# lost 5 events\n# lost 4 events\n", out.String())
+	assert.Equal(t, "# line format 2\n"+clockLine+"# lost 5 events\n# lost 4 events\n", out.String())
 	assert.Contains(t, errb.String(), "netflow-trace: lost 5 events (the kernel skipped 5 probe runs")
 }
 
@@ -199,6 +203,7 @@ func TestFilterCloseRecords(t *testing.T) {
 	stdout, stderr := filterOutput(t, []byte(in), false)
 	assert.Equal(t, strings.Join([]string{
 		"# line format 2",
+		strings.TrimSuffix(clockLine, "\n"),
 		"127.0.0.1:8080→127.0.0.1:51044|pid=4012 tid=4013 uid=1000 ret=0 exe=curl cgroup=7342 conn=f51f-e741 comm=curl",
 		"close 127.0.0.1:8080→127.0.0.1:51044|pid=4012 uid=1000 conn=f51f-e741 end=local dur_us=1449 sent=615 recv=78 retrans=2 connect_us=31 comm=curl",
 		"[::1]:51044←[::1]:8080|pid=3977 tid=3977 uid=0 exe=nginx cgroup=6120 conn=aa-bb comm=a|b=c\\x0ad\\x00\\x00",

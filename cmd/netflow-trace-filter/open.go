@@ -256,17 +256,7 @@ func escapeExe(n string) string {
 	if len(n) > 63 {
 		n = n[:63]
 	}
-	all := strings.ContainsAny(n, ` \`)
-	var b strings.Builder
-	for i := 0; i < len(n); i++ {
-		x := n[i]
-		if all || x < 0x20 || x > 0x7e {
-			fmt.Fprintf(&b, `\x%02x`, x)
-		} else {
-			b.WriteByte(x)
-		}
-	}
-	return b.String()
+	return escapeName([]byte(n))
 }
 
 // nsRef is a network namespace, by a path that opens it and its inode.

@@ -179,7 +179,9 @@ func TestFilterListsBeforeTraced(t *testing.T) {
 		"127.0.0.1:8080→127.0.0.1:40009|pid=203 tid=203 uid=0 ret=0 conn=fd-3 comm=curl\n" +
 		"# tracing again\n#\n#\n#\n#\n#\n#\n"
 	out, _ := run(in)
-	assert.Equal(t, "# line format 2\n"+listed[0].line+"\n"+listed[1].line+"\n"+
+	// The clock line (the tests' fixed clock) first, as before any event.
+	const clock = "# clock monotonic=98760004215 realtime=2026-12-02T05:30:11.123456789Z\n"
+	assert.Equal(t, "# line format 2\n"+clock+listed[0].line+"\n"+listed[1].line+"\n"+
 		"127.0.0.1:8080→127.0.0.1:40007|pid=201 tid=201 uid=0 ret=0 conn=ff-1 comm=curl\n"+
 		"127.0.0.1:8080→127.0.0.1:40008|pid=202 tid=202 uid=0 ret=0 conn=fe-2 comm=curl\n"+
 		"127.0.0.1:8080→127.0.0.1:40009|pid=203 tid=203 uid=0 ret=0 conn=fd-3 comm=curl\n", out)
@@ -187,7 +189,7 @@ func TestFilterListsBeforeTraced(t *testing.T) {
 
 	// The input ends before the padding: the listed lines come all the same, first.
 	out, _ = run("# tracing x\n127.0.0.1:8080→127.0.0.1:40008|pid=202 uid=0 conn=fe-2 comm=curl\n")
-	assert.Equal(t, listed[0].line+"\n"+listed[1].line+"\n"+listed[2].line+"\n"+
+	assert.Equal(t, clock+listed[0].line+"\n"+listed[1].line+"\n"+listed[2].line+"\n"+
 		"127.0.0.1:8080→127.0.0.1:40008|pid=202 uid=0 conn=fe-2 comm=curl\n", out)
 }
 

@@ -88,6 +88,20 @@ func generate(ks []key) ([]file, error) {
 	return files, nil
 }
 
+// procBlocks is the data of the PROC blocks of one probe.
+type procBlocks struct {
+	Probe string // the probe, as the blocks name it
+	Guard string // the predicate of a traced connection, set by the blocks before
+	Check string // the template that returns when the connection is not TCP ("": none)
+}
+
+// Step is the exe path walk's components of block b (0, 1, 2): procDepth/3 each.
+func (procBlocks) Steps() []int { return []int{0, 1, 2, 3} }
+
+// auxvPairs is how many (type, value) pairs of the auxiliary vector are scanned for
+// AT_SECURE: the kernel writes it 14th to 17th (fs/binfmt_elf.c, with ARCH_DLINFO first).
+const auxvPairs = 24
+
 func expand(v variant) ([]byte, error) {
 	t := template.New("netflow.bt.tmpl")
 	t.Funcs(template.FuncMap{
@@ -97,6 +111,25 @@ func expand(v variant) ([]byte, error) {
 			err := t.ExecuteTemplate(&b, name, data)
 			return b.String(), err
 		},
+		// proc PROBE GUARD CHECK is the data of the PROC blocks for one probe (see
+		// procBlocks): the probe, the predicate of a traced connection there, and the
+		// name of a template that returns from a connection that is not one ("" none).
+		"proc": func(probe, guard, check string) procBlocks {
+			return procBlocks{Probe: probe, Guard: guard, Check: check}
+		},
+		// auxv is the even indices of mm->saved_auxv scanned for AT_SECURE (bpftrace
+		// v0.17 indexes arrays by literals only).
+		"auxv": func() []int {
+			var ix []int
+			for i := 0; i < auxvPairs; i++ {
+				ix = append(ix, 2*i)
+			}
+			return ix
+		},
+		// add N X, mul N X: X+N, X*N (for the PROC blocks' numbers).
+		"add":  func(n, x int) int { return x + n },
+		"mul":  func(n, x int) int { return x * n },
+		"args": func() []int { return []int{0, 1} },
 		// indent N S puts N spaces before every non-empty line of S.
 		"indent": func(n int, s string) string {
 			pad := strings.Repeat(" ", n)
