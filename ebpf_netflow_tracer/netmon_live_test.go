@@ -20,10 +20,15 @@ import (
 // netmonEvent is the part of a NetMon event the live test checks.
 type netmonEvent struct {
 	Process struct {
-		PID      int    `json:"pid"`
-		Filename string `json:"filename"`
+		PID        int    `json:"pid"`
+		PPID       int    `json:"ppid"`
+		Filename   string `json:"filename"`
+		BinaryPath string `json:"binary_path"`
+		Args       string `json:"args"`
+		StartTime  string `json:"start_time"`
 	} `json:"process"`
-	Net struct {
+	Timestamp string `json:"timestamp"`
+	Net       struct {
 		Type         string `json:"type"`
 		Saddr, Daddr string
 		Sport, Dport uint16
@@ -35,7 +40,8 @@ type netmonEvent struct {
 // would, and checks, while the tracer still runs, that the client's connects are
 // TcpConnectionEstablish events of the client's pid, the server's accepts
 // TcpConnectionAccept events of the server's pid with the client's real address and port,
-// and that each end has a TcpConnectionClose with its open event's cookie.
+// and that each end has a TcpConnectionClose with its open event's cookie; each event's
+// process has the parent, path and command line the tracer read in the kernel.
 func TestLiveNetMon(t *testing.T) {
 	requireBPF(t)
 	root := repoRoot(t)
@@ -99,6 +105,7 @@ func TestLiveNetMon(t *testing.T) {
 		t.Fatalf("netflow-trace did not start within %v", startTimeout)
 	}
 
+	begin := time.Now()
 	srv := startServer(t, netpeer, "127.0.0.1:0", 2)
 	client, conns := runClient(t, netpeer, srv.addr.String(), 2)
 	require.Len(t, conns, 2)
@@ -140,11 +147,32 @@ func TestLiveNetMon(t *testing.T) {
 	assert.ElementsMatch(t, want, ours(), "events:\n%s", strings.Join(raw, "\n"))
 
 	// Each end's open and close events share a cookie; the four ends have four.
+	// The process object comes from the tracer's proc lines, read in the kernel: parent,
+	// full path and command line of each end; times are wall-clock times (the clock line).
+	bin, err := filepath.EvalSymlinks(netpeer)
+	require.NoError(t, err)
+	wantArgs := "client -connect " + srv.addr.String() + " -n 2"
 	mu.Lock()
 	cookies := map[uint64][]string{}
 	for _, e := range events {
 		if e.Process.PID == client || e.Process.PID == srv.pid {
 			assert.Equal(t, "netpeer", e.Process.Filename)
+			assert.Equal(t, bin, e.Process.BinaryPath, "binary_path of pid %d", e.Process.PID)
+			assert.Equal(t, os.Getpid(), e.Process.PPID, "ppid of pid %d: this test started it", e.Process.PID)
+			if e.Process.PID == client {
+				assert.Equal(t, wantArgs, e.Process.Args, "the client's args")
+			} else {
+				assert.True(t, strings.HasPrefix(e.Process.Args, "server "), "the server's args: %q", e.Process.Args)
+			}
+			// Started and connected while this test ran (a second either way for the
+			// milliseconds NetMon's form keeps and the clock line's two readings).
+			for _, ts := range []string{e.Timestamp, e.Process.StartTime} {
+				when, err := time.Parse(time.RFC3339Nano, ts)
+				if assert.NoError(t, err, "a wall-clock time: %q", ts) {
+					assert.False(t, when.Before(begin.Add(-time.Second)) || when.After(time.Now().Add(time.Second)),
+						"%s: not between the test's start (%s) and now", ts, begin.UTC().Format(time.RFC3339Nano))
+				}
+			}
 			cookies[e.Net.Cookie] = append(cookies[e.Net.Cookie], e.Net.Type)
 		}
 	}
