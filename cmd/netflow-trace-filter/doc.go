@@ -63,14 +63,17 @@
 // established TCP sockets of every network namespace: the namespaces of the processes under
 // -proc (default /proc; /proc/PID/ns/net, each once by inode) and those /run/netns holds,
 // each dumped with the kernel's sock_diag (github.com/vishvananda/netlink, its netlink socket
-// opened inside the namespace on a locked OS thread). A socket is joined to the process
+// opened inside the namespace on a locked OS thread). A kernel without that dump (no
+// inet_diag or tcp_diag module) has its namespaces read from /proc/net/tcp and tcp6 instead,
+// on a thread moved into each; those carry no socket cookie, so their lines have no conn=,
+// and stderr says so once (-list-from diag or proc chooses one source; default auto). A socket is joined to the process
 // holding it through /proc/PID/fd ("socket:[INODE]"); one held by several processes (a
 // parent and the children it forked) is listed with the lowest pid, and one no process holds
 // (waiting in a listener's queue, or the kernel's own) is not listed. A socket whose local
 // address and port are those of a LISTEN socket of its namespace (or the port of one on
 // 0.0.0.0 or [::]) is the accepted end, ←; any other the connecting end, →. Each is one line,
 // with pid=, uid= (the real uid of /proc/PID/status), exe= and cgroup= (as the scripts write
-// them), conn=COOKIE-0 (the socket's cookie, hexadecimal), netns= (the namespace's inode),
+// them), conn=COOKIE-0 (the socket's cookie, hexadecimal; none from /proc/net), netns= (the namespace's inode),
 // preexisting=1 and comm= (/proc/PID/comm, escaped as the scripts escape names). -pid,
 // -comm and -port keep only the lines the scripts' filters of the same names would.
 //

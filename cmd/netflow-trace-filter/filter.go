@@ -26,6 +26,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	pid := fs.Int("pid", 0, "-list-open: only the connections of this process")
 	comm := fs.String("comm", "", "-list-open: only the connections of processes named this")
 	port := fs.Uint("port", 0, "-list-open: only the connections with this port at either end")
+	listFrom := fs.String("list-from", "auto", "-list-open: where the sockets come from: diag (the kernel's socket dump), proc (/proc/net/tcp{,6}, no conn=), auto (diag, else proc)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return err
@@ -35,6 +36,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
+	switch *listFrom {
+	case "auto", "diag", "proc":
+	default:
+		return usageError{fmt.Errorf("-list-from %q: want auto, diag or proc", *listFrom)}
+	}
 	if *port > 65535 {
 		return usageError{fmt.Errorf("-port %d: not a port", *port)}
 	}
@@ -43,7 +49,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if *listOpenFlag && !*agg {
 		fl := filters{pid: *pid, comm: *comm, port: uint16(*port)}
 		dir := *procDir
-		f.lister = func() ([]openLine, []error) { return listOpen(dir, fl) }
+		source := *listFrom
+		f.lister = func() ([]openLine, []error) { return listOpen(dir, fl, source) }
 	}
 	return f.copy(stdin)
 }

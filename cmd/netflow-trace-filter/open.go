@@ -73,20 +73,47 @@ func (fl filters) keep(s sock, p proc) bool {
 // holds, one line per end (docs/line-format.md, preexisting=1), in the order of their
 // namespaces, pids and ports. Errors that stop one namespace are returned with the lines of
 // the others.
-func listOpen(procDir string, fl filters) ([]openLine, []error) {
+//
+// Each namespace is dumped from the source given: "diag", the kernel's socket dump; "proc",
+// /proc/net/tcp{,6} (no cookies, so no conn=); "auto", the dump, or /proc/net where the
+// kernel has none (no inet_diag/tcp_diag), said once in the errors.
+func listOpen(procDir string, fl filters, source string) ([]openLine, []error) {
 	var errs []error
 	owners, err := socketOwners(procDir)
 	if err != nil {
 		return nil, []error{err}
 	}
 	var socks []sock
+	var fellBack []string
 	for _, ns := range namespaces(procDir) {
-		s, err := dumpNetns(ns.path, ns.inode)
+		var s []sock
+		var err error
+		switch source {
+		case "proc":
+			s, err = dumpProcNet(ns.path, ns.inode)
+		case "diag":
+			s, err = dumpNetns(ns.path, ns.inode)
+		default:
+			s, err = dumpNetns(ns.path, ns.inode)
+			if err != nil {
+				if p, perr := dumpProcNet(ns.path, ns.inode); perr == nil {
+					if fellBack == nil {
+						fellBack = append(fellBack, err.Error())
+					}
+					fellBack = append(fellBack, strconv.FormatUint(ns.inode, 10))
+					s, err = p, nil
+				}
+			}
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("network namespace %d (%s): %w", ns.inode, ns.path, err))
 			continue
 		}
 		socks = append(socks, s...)
+	}
+	if fellBack != nil {
+		errs = append(errs, fmt.Errorf("no socket dump (%s): network namespaces %s listed from /proc/net/tcp{,6}, without conn= (load tcp_diag to have it)",
+			fellBack[0], strings.Join(fellBack[1:], ", ")))
 	}
 	type known struct {
 		p  proc
@@ -218,7 +245,10 @@ func formatOpen(s sock, p proc, in bool) string {
 	if p.exe != "" || p.cgroup != "" {
 		fmt.Fprintf(&b, " exe=%s cgroup=%s", p.exe, p.cgroup)
 	}
-	fmt.Fprintf(&b, " conn=%x-0 netns=%d preexisting=1 comm=%s", s.cookie, s.netns, escapeComm(p.comm))
+	if s.cookie != 0 { // 0: read from /proc/net, which has no cookies
+		fmt.Fprintf(&b, " conn=%x-0", s.cookie)
+	}
+	fmt.Fprintf(&b, " netns=%d preexisting=1 comm=%s", s.netns, escapeComm(p.comm))
 	return b.String()
 }
 
