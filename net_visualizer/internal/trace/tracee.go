@@ -141,6 +141,9 @@ func (p *Parser) parseTracee(line []byte, ev *Event) (Kind, error) {
 	if f.event != "net_flow_tcp_begin" && f.event != "net_flow_tcp_end" {
 		return Skip, nil
 	}
+	if r.EventName == "" && (r.Workload == nil || r.Workload.Process == nil) {
+		return Skip, fmt.Errorf("tracee %s without workload.process", f.event)
+	}
 	if err := r.flowArgs(&f); err != nil {
 		return Skip, err
 	}
