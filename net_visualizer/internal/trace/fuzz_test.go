@@ -36,8 +36,8 @@ func FuzzParse(f *testing.F) {
 		"10.0.0.5:5432→10.0.0.2:40312|pid=812 conn=1 preexisting=1 comm=php-fpm",
 		// NetMon and tracee (both shapes)
 		`{"type":"NetworkEvent","process":{"pid":1,"filename":"x","cap_effective":"ALL_CAPS"},"network_event":{"type":"TcpConnectionClose","saddr":"::1","daddr":"::1","sport":1,"dport":2,"cookie":3}}`,
-		`{"eventName":"net_flow_tcp_begin","processId":1,"args":[{"name":"conn_direction","value":"outgoing"},{"name":"src","value":"1.2.3.4"},{"name":"dst","value":"5.6.7.8"},{"name":"src_port","value":1},{"name":"dst_port","value":2},{"name":"dst_dns","value":["a"]}]}`,
-		`{"name":"net_flow_tcp_end","workload":{"process":{"host_pid":1}},"data":[{"name":"conn_direction","str":"incoming"},{"name":"src","str":"1.2.3.4"},{"name":"dst","str":"5.6.7.8"},{"name":"src_port","u_int32":1},{"name":"dst_port","u_int32":2}]}`,
+		`{"processId":1,"hostProcessId":1,"processName":"a","eventId":"2013","eventName":"net_flow_tcp_begin","args":[{"name":"conn_direction","type":"string","value":"outgoing"},{"name":"src","type":"string","value":"1.2.3.4"},{"name":"dst","type":"string","value":"5.6.7.8"},{"name":"src_port","type":"uint16","value":1},{"name":"dst_port","type":"uint16","value":2},{"name":"src_dns","type":"[]string","value":[]},{"name":"dst_dns","type":"[]string","value":["a"]}]}`,
+		`{"timestamp":"2026-12-02T05:30:12.001Z","id":2013,"name":"net_flow_tcp_end","workload":{"process":{"host_pid":1,"pid":1,"thread":{"name":"a"}}},"data":[{"name":"conn_direction","str":"incoming"},{"name":"src","str":"::1"},{"name":"dst","str":"::1"},{"name":"src_port","u_int32":1},{"name":"dst_port","u_int32":2},{"name":"src_dns","str_array":{"value":["b"]}},{"name":"dst_dns","str_array":{}}]}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
