@@ -164,3 +164,63 @@ func TestFilterOnNetMonUID(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	assert.NotContains(t, out, "curl")
 }
+
+// tracee's newer shape with hostile process name, executable path and container id: no
+// output format is broken by them, and JSON and NetMon give them back as they were.
+func TestTraceeNewHostileProcess(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "formats", "tracee-new.jsonl"))
+	require.NoError(t, err)
+	line := strings.Split(strings.TrimSpace(string(b)), "\n")[0]
+	// As JSON text: quotes, a newline, DOT and HTML syntax, a bell, a right-to-left override.
+	const name = `c\"];\nn9[x] |<b>`
+	const path = `/tmp/a b\"\n}{\u0007.sh`
+	const ctr = `x\"];\u202en9`
+	evil := strings.Replace(line, `"name":"curl"`, `"name":"`+name+`"`, 1)
+	evil = strings.Replace(evil, `"path":"/usr/bin/curl"`, `"path":"`+path+`"`, 1)
+	evil = strings.Replace(evil, `"workload":{`, `"workload":{"container":{"id":"`+ctr+`"},`, 1)
+	require.NotContains(t, evil, `"name":"curl"`)
+	require.NotContains(t, evil, `/usr/bin/curl`)
+	require.Contains(t, evil, `"container":{"id"`)
+	var want struct{ Name, Path, Ctr string }
+	require.NoError(t, json.Unmarshal([]byte(`{"Name":"`+name+`","Path":"`+path+`","Ctr":"`+ctr+`"}`), &want))
+
+	code, out, stderr := runMain(t, evil+"\n", "-q", "-strict", "-format", "dot")
+	require.Equal(t, 0, code, stderr)
+	assert.NotContains(t, out, "\n\tn9[", "a value must not add a node")
+	assert.NotContains(t, out, "\a")
+	for _, l := range strings.Split(out, "\n") {
+		assert.NotContains(t, l, "\r", "one DOT statement per line")
+	}
+
+	code, out, stderr = runMain(t, evil+"\n", "-q", "-strict", "-format", "json")
+	require.Equal(t, 0, code, stderr)
+	var g struct {
+		Nodes []struct {
+			Comm string
+			Proc struct {
+				Container string
+				ExePath   string `json:"exe_path"`
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &g), out)
+	require.NotEmpty(t, g.Nodes)
+	// As the tracers write names (docs/line-format.md): bytes outside printable ASCII as \xNN.
+	assert.Equal(t, `c"];\x0an9[x] |<b>`, g.Nodes[0].Comm)
+	assert.Equal(t, `/tmp/a b"\x0a}{\x07.sh`, g.Nodes[0].Proc.ExePath)
+	assert.Equal(t, `x"];\xe2\x80\xaen9`, g.Nodes[0].Proc.Container)
+
+	code, out, stderr = runMain(t, evil+"\n", "-q", "-strict", "-format", "netmon")
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 1, "one event, one line")
+	var ev struct {
+		Process struct {
+			BinaryPath  string `json:"binary_path"`
+			ContainerID string `json:"container_id"`
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &ev), lines[0])
+	assert.Equal(t, want.Path, ev.Process.BinaryPath)
+	assert.Equal(t, want.Ctr, ev.Process.ContainerID)
+}
