@@ -81,19 +81,14 @@ func afClient(t *testing.T, netpeer string, n *afNet, addr string, extra ...stri
 // afServer starts netpeer server inside the peer namespace on addr.
 func afServer(t *testing.T, netpeer string, n *afNet, addr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.peerNS, netpeer, "server", "-listen", addr, "-n", "0")
+	cmd := exec.Command("ip", "netns", "exec", n.peerNS, netpeer, "server", "-listen", addr, "-n", "0")
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	})
+	endAtCleanup(t, cmd, stdin)
 	first, err := bufio.NewReader(stdout).ReadString('\n')
 	require.NoError(t, err, "netpeer server printed nothing")
 	require.Contains(t, first, "addr="+addr)

@@ -28,7 +28,7 @@ import (
 // anything is.
 const (
 	startTimeout = 5 * time.Minute
-	lineTimeout  = 30 * time.Second
+	lineTimeout  = time.Minute
 	stopTimeout  = time.Minute
 )
 
@@ -271,9 +271,7 @@ type server struct {
 
 func startServer(t *testing.T, netpeer, listen string, n int) *server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, netpeer, "server", "-listen", listen, "-n", strconv.Itoa(n))
+	cmd := exec.Command(netpeer, "server", "-listen", listen, "-n", strconv.Itoa(n))
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
@@ -281,10 +279,7 @@ func startServer(t *testing.T, netpeer, listen string, n int) *server {
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 	s := &server{cmd: cmd, stdin: stdin}
-	t.Cleanup(func() {
-		s.stdin.Close()
-		_ = s.cmd.Wait()
-	})
+	endAtCleanup(t, cmd, stdin)
 
 	first, err := bufio.NewReader(stdout).ReadString('\n')
 	require.NoError(t, err, "netpeer server printed nothing")

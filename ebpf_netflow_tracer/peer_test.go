@@ -2,7 +2,6 @@ package tracer_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net/netip"
@@ -135,9 +134,7 @@ type peer struct {
 // startPeer runs argv and waits for netpeer's first line (pid=, and addr= for a server).
 func startPeer(t *testing.T, argv ...string) *peer {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
@@ -145,10 +142,7 @@ func startPeer(t *testing.T, argv ...string) *peer {
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 	p := &peer{cmd: cmd, stdin: stdin, done: make(chan struct{})}
-	t.Cleanup(func() {
-		p.stdin.Close()
-		_ = p.cmd.Wait()
-	})
+	endAtCleanup(t, cmd, stdin)
 	first := make(chan string, 1)
 	go func() {
 		defer close(p.done)
@@ -180,6 +174,24 @@ func startPeer(t *testing.T, argv ...string) *peer {
 		require.NoError(t, err, "%v: %q", argv, line)
 	}
 	return p
+}
+
+// endAtCleanup ends a started netpeer when its test ends: closing its stdin ends it; one
+// that has not exited within stopTimeout is killed. No deadline before that: a server
+// started before a tracer lives as long as its test needs it (on a slow guest, several
+// tracer starts).
+func endAtCleanup(t *testing.T, cmd *exec.Cmd, stdin io.Closer) {
+	exited := make(chan error, 1)
+	t.Cleanup(func() {
+		stdin.Close()
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case <-exited:
+		case <-time.After(stopTimeout):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
 }
 
 // release writes one line to the peer's stdin: a -hold peer goes on.

@@ -25,8 +25,8 @@ type batch struct {
 	// applies them in line order.
 	procAt []int
 	clocks []clockAt
-	keep   []bool        // with a filter: whether each event passed it
-	attrs  []trace.Attr  // storage for the events' Attrs
+	keep   []bool       // with a filter: whether each event passed it
+	attrs  []trace.Attr // storage for the events' Attrs
 	lost   uint64
 	lines  uint64
 	// version is the highest "# line format N" in the batch, versionAt where it was.
