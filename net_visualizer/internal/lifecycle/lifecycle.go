@@ -206,12 +206,23 @@ type RowError struct {
 func (e *RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
 func (e *RowError) Unwrap() error { return e.Err }
 
-// Reader reads events from one CSV file, a row at a time.
-type Reader struct {
-	cr     *csv.Reader
+// Layout is where a header puts each column. It is read only once made, so the
+// goroutines that decode the chunks of one file share it.
+type Layout struct {
 	format Format
 	col    [numColumns]int // index of each column in a row, -1 when absent
 	width  int
+}
+
+// Format is the file's layout.
+func (l *Layout) Format() Format { return l.format }
+
+// Reader reads events from one CSV file, a row at a time: encoding/csv, then Decode and
+// Sockets.Join, in one goroutine. ChunkReader and DecodeChunk do the same on several.
+type Reader struct {
+	cr  *csv.Reader
+	lay *Layout
+	row Row
 
 	// Sockets remembers each socket's connect; NewReader gives a Reader a fresh one. Readers
 	// of the files of one capture, read one after the other, should share one.
@@ -328,9 +339,19 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
-	rd := &Reader{cr: cr, width: len(head), format: V3, Sockets: NewSockets()}
-	for i := range rd.col {
-		rd.col[i] = -1
+	lay, err := NewLayout(head)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{cr: cr, lay: lay, Sockets: NewSockets()}, nil
+}
+
+// NewLayout checks a header record and finds its columns. It returns a *HeaderError for
+// an unknown header.
+func NewLayout(head []string) (*Layout, error) {
+	lay := &Layout{width: len(head), format: V3}
+	for i := range lay.col {
+		lay.col[i] = -1
 	}
 	herr := &HeaderError{Got: append([]string(nil), head...)}
 	for i, name := range head {
@@ -338,28 +359,28 @@ func NewReader(r io.Reader) (*Reader, error) {
 		switch {
 		case !ok:
 			herr.Unknown = append(herr.Unknown, strconv.Quote(name))
-		case rd.col[c] >= 0:
+		case lay.col[c] >= 0:
 			herr.Duplicate = append(herr.Duplicate, strconv.Quote(name))
 		default:
-			rd.col[c] = i
+			lay.col[c] = i
 		}
 	}
 	for _, c := range required {
-		if rd.col[c] < 0 {
+		if lay.col[c] < 0 {
 			herr.Missing = append(herr.Missing, columnTitle[c])
 		}
 	}
 	if len(herr.Missing)+len(herr.Unknown)+len(herr.Duplicate) > 0 {
 		return nil, herr
 	}
-	if rd.col[colShutdownHow] >= 0 || rd.col[colMono] >= 0 {
-		rd.format = V4
+	if lay.col[colShutdownHow] >= 0 || lay.col[colMono] >= 0 {
+		lay.format = V4
 	}
-	return rd, nil
+	return lay, nil
 }
 
 // Format is the file's layout.
-func (r *Reader) Format() Format { return r.format }
+func (r *Reader) Format() Format { return r.lay.format }
 
 // Next reads rows until one is a connection and stores it in ev, reusing ev.Attrs. It
 // returns io.EOF at the end of the file, a *RowError for a row it cannot read (call Next
@@ -375,81 +396,117 @@ func (r *Reader) Next(ev *trace.Event) error {
 			return err
 		}
 		line, _ := r.cr.FieldPos(0)
-		ok, err := r.event(rec, ev)
-		if err != nil {
-			return &RowError{Line: line, Err: err}
+		row := &r.row
+		r.lay.Decode(rec, line, row)
+		ok := r.Sockets.Join(row)
+		if row.Err != nil {
+			return &RowError{Line: line, Err: row.Err}
 		}
 		if ok {
+			attrs := append(ev.Attrs[:0], row.Event.Attrs...)
+			*ev = row.Event
+			ev.Attrs = attrs
 			return nil
 		}
 	}
 }
 
-func (r *Reader) get(rec []string, c column) string {
-	if i := r.col[c]; i >= 0 {
+// Row is one CSV row decoded without the socket table: what Sockets.Join needs to make
+// it an event or not. Decoding is the costly part and needs no state, so the rows of a
+// file can be decoded in any order, on several goroutines, and joined in file order.
+type Row struct {
+	Line  int         // the line the row starts on
+	Err   error       // the row cannot be read (it may still tell the socket table to forget)
+	Event trace.Event // the row's connection, before the join; with ok set
+
+	ok      bool    // Event is a connection, unless the join drops it
+	connect bool    // Event is a CONNECT, for the join to read against the socket's earlier ones
+	forget  bool    // the socket key now holds a new socket, or none
+	key     sockKey // the row's socket (pid, fd); with tracked
+	tracked bool
+}
+
+// Join applies a decoded row to the socket table, in file order, and says whether the
+// row is a connection; the join may change row.Event (see connect).
+func (s *Sockets) Join(row *Row) bool {
+	if row.forget {
+		s.forget(row.key)
+	}
+	if row.Err != nil || !row.ok {
+		return false
+	}
+	return !row.connect || s.connect(row.key, row.tracked, &row.Event)
+}
+
+func (l *Layout) get(rec []string, c column) string {
+	if i := l.col[c]; i >= 0 {
 		return strings.TrimSpace(rec[i])
 	}
 	return ""
 }
 
-// event turns a row into ev; false for a row that is not a connection.
-func (r *Reader) event(rec []string, ev *trace.Event) (bool, error) {
-	if len(rec) != r.width {
-		return false, fmt.Errorf("%d fields, the header has %d", len(rec), r.width)
+// Decode reads a row (a record of the file, starting on line) into row, reusing
+// row.Event.Attrs. It needs nothing but the layout: Sockets.Join finishes it.
+func (l *Layout) Decode(rec []string, line int, row *Row) {
+	*row = Row{Line: line, Event: trace.Event{Attrs: row.Event.Attrs[:0]}}
+	row.Err = l.decode(rec, row)
+}
+
+// decode turns a row into row.Event (row.ok); it leaves row.ok false for a row that is
+// not a connection.
+func (l *Layout) decode(rec []string, row *Row) error {
+	if len(rec) != l.width {
+		return fmt.Errorf("%d fields, the header has %d", len(rec), l.width)
 	}
 	var dir trace.Direction
-	switch strings.ToUpper(r.get(rec, colEvent)) {
+	switch strings.ToUpper(l.get(rec, colEvent)) {
 	case "CONNECT":
 		dir = trace.Out
 	case "ACCEPT":
 		dir = trace.In
 	case "SOCKET_CREATE", "CLOSE":
 		// The fd holds a new socket, or none.
-		if k, ok := r.sockKey(rec); ok {
-			r.Sockets.forget(k)
-		}
-		return false, nil
+		row.key, row.forget = l.sockKey(rec)
+		return nil
 	default:
-		return false, nil
+		return nil
 	}
 	var ret int64
-	if s := r.get(rec, colRet); s != "" {
+	if s := l.get(rec, colRet); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return false, fmt.Errorf("%s %q: not a number", columnTitle[colRet], s)
+			return fmt.Errorf("%s %q: not a number", columnTitle[colRet], s)
 		}
 		ret = n
 	}
 	if dir == trace.In && ret != 0 {
-		return false, nil
+		return nil
 	}
 	if dir == trace.In {
-		if k, ok := r.sockKey(rec); ok {
-			r.Sockets.forget(k) // the accepted socket's new fd
-		}
+		row.key, row.forget = l.sockKey(rec) // the accepted socket's new fd
 	}
-	if p := r.get(rec, colProtocol); p != "" {
+	if p := l.get(rec, colProtocol); p != "" {
 		if !strings.EqualFold(p, "TCP") && p != "6" {
-			return false, nil
+			return nil
 		}
-	} else if t := r.get(rec, colSockType); t != "" && r.col[colProtocol] < 0 {
+	} else if t := l.get(rec, colSockType); t != "" && l.col[colProtocol] < 0 {
 		if !strings.EqualFold(t, "SOCK_STREAM") && t != "1" {
-			return false, nil
+			return nil
 		}
 	}
-	raddr, rport := r.get(rec, colRemoteAddr), r.get(rec, colRemotePort)
+	raddr, rport := l.get(rec, colRemoteAddr), l.get(rec, colRemotePort)
 	if raddr == "" || rport == "" {
-		return false, nil // no IP peer: a Unix socket, a connect to AF_UNSPEC
+		return nil // no IP peer: a Unix socket, a connect to AF_UNSPEC
 	}
 	remote, err := addrPort(raddr, rport, colRemoteAddr, colRemotePort)
 	if err != nil {
-		return false, err
+		return err
 	}
 	local := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 	if remote.Addr().Is6() {
 		local = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
 	}
-	laddr, lport := r.get(rec, colLocalAddr), r.get(rec, colLocalPort)
+	laddr, lport := l.get(rec, colLocalAddr), l.get(rec, colLocalPort)
 	if laddr != "" || lport != "" {
 		if laddr == "" {
 			laddr = local.Addr().String()
@@ -458,15 +515,15 @@ func (r *Reader) event(rec []string, ev *trace.Event) (bool, error) {
 			lport = "0"
 		}
 		if local, err = addrPort(laddr, lport, colLocalAddr, colLocalPort); err != nil {
-			return false, err
+			return err
 		}
 	}
-	s := r.get(rec, colPID)
+	s := l.get(rec, colPID)
 	pid, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
-		return false, fmt.Errorf("%s %q: not a process id", columnTitle[colPID], s)
+		return fmt.Errorf("%s %q: not a process id", columnTitle[colPID], s)
 	}
-	comm := rec[r.col[colCommand]]
+	comm := rec[l.col[colCommand]]
 	for {
 		if t := strings.TrimSuffix(comm, `\x00`); t != comm {
 			comm = t
@@ -476,32 +533,32 @@ func (r *Reader) event(rec []string, ev *trace.Event) (bool, error) {
 			break
 		}
 	}
+	ev := &row.Event
 	*ev = trace.Event{Dir: dir, Remote: remote, Local: local, PID: uint32(pid), Comm: trace.Escape(comm),
 		Ret: ret, Count: 1, Attrs: ev.Attrs[:0]}
 	if dir == trace.Out {
-		k, tracked := r.sockKey(rec)
-		if !r.Sockets.connect(k, tracked, ev) {
-			return false, nil
-		}
+		row.connect = true
+		row.key, row.tracked = l.sockKey(rec)
 	}
 	for _, a := range [...]struct {
 		key string
 		c   column
 	}{{"tid", colTID}, {"fd", colFD}, {"latency_ns", colLatency}} {
-		if v := r.get(rec, a.c); v != "" && !strings.ContainsAny(v, " \t=") {
+		if v := l.get(rec, a.c); v != "" && !strings.ContainsAny(v, " \t=") {
 			ev.Attrs = append(ev.Attrs, trace.Attr{Key: a.key, Value: v})
 		}
 	}
-	return true, nil
+	row.ok = true
+	return nil
 }
 
 // sockKey is the socket a row is about, its pid and fd; false when the row has no fd.
-func (r *Reader) sockKey(rec []string) (sockKey, bool) {
-	pid, err := strconv.ParseUint(r.get(rec, colPID), 10, 32)
+func (l *Layout) sockKey(rec []string) (sockKey, bool) {
+	pid, err := strconv.ParseUint(l.get(rec, colPID), 10, 32)
 	if err != nil {
 		return sockKey{}, false
 	}
-	fd, err := strconv.ParseInt(r.get(rec, colFD), 10, 64)
+	fd, err := strconv.ParseInt(l.get(rec, colFD), 10, 64)
 	if err != nil || fd < 0 {
 		return sockKey{}, false
 	}
