@@ -22,13 +22,17 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // dump reads a whole file the way a caller would: events as trace lines, row
 // errors noted and skipped, and a header error instead of everything.
-func dump(r io.Reader) string {
+func dump(r io.Reader) string { return dumpWith(r, NewSockets()) }
+
+// dumpWith is dump with a socket table shared with other files.
+func dumpWith(r io.Reader, socks *Sockets) string {
 	var b bytes.Buffer
 	rd, err := NewReader(r)
 	if err != nil {
 		fmt.Fprintf(&b, "header error: %v\n", err)
 		return b.String()
 	}
+	rd.Sockets = socks
 	fmt.Fprintf(&b, "format %v\n", rd.Format())
 	var ev trace.Event
 	for {
