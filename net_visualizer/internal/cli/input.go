@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -79,6 +78,18 @@ type job struct {
 	buf   []byte // the chunk's storage, to give back
 	err   error
 	res   chan *batch
+	csv   *csvJob // a block of a lifecycle CSV
+}
+
+// csvJob: a block of lifecycle CSV rows is decoded by any worker, then joined to the
+// socket table of its capture in input order: after is closed when the block before it
+// has been joined, and the worker closes joined when this one has.
+type csvJob struct {
+	lay         *lifecycle.Layout
+	socks       *lifecycle.Sockets
+	after       <-chan struct{}
+	joined      chan struct{}
+	headerLines int // the old line count: the header, counted with the first block
 }
 
 // pipeline reads the inputs in chunks of whole lines, parses the chunks on every core, and
@@ -130,6 +141,7 @@ func (p *pipeline) read(inputs []input) {
 	// a connect() repeated on a socket may be in the next file.
 	var socks *lifecycle.Sockets
 	var socksOf input
+	var joined <-chan struct{}
 	for i := range inputs {
 		in := &inputs[i]
 		r, done, err := p.open(*in)
@@ -142,9 +154,13 @@ func (p *pipeline) read(inputs []input) {
 			if socks == nil || in.name == "" || socksOf.name == "" || in.host != socksOf.host ||
 				filepath.Dir(in.name) != filepath.Dir(socksOf.name) {
 				socks = lifecycle.NewSockets()
+				c := make(chan struct{})
+				close(c)
+				joined = c
 			}
 			socksOf = *in
-			err := p.readCSV(in, br, socks, submitReady(p))
+			var err error
+			joined, err = p.readCSV(in, br, socks, joined, submit)
 			done()
 			if err != nil {
 				submit(&job{in: in, err: err})
@@ -197,40 +213,66 @@ func isCSV(br *bufio.Reader) bool {
 	return len(head) >= 10 && strings.EqualFold(string(head[:10]), "timestamp,")
 }
 
-// readCSV turns the CONNECT and ACCEPT rows of a lifecycle CSV into events, joined by the
-// graph like trace lines.
-func (p *pipeline) readCSV(in *input, r io.Reader, socks *lifecycle.Sockets, send func(*batch)) error {
-	rd, err := lifecycle.NewReader(r)
+// readCSV cuts a lifecycle CSV into blocks of whole records for the workers, which decode
+// them in parallel and join their rows to the capture's socket table in input order
+// (decodeCSV). prev is closed once the last block given the same socks has been joined; the
+// returned channel is closed once this file's last block has.
+func (p *pipeline) readCSV(in *input, r io.Reader, socks *lifecycle.Sockets, prev <-chan struct{}, submit func(*job)) (<-chan struct{}, error) {
+	cr := lifecycle.NewChunkReader(r, chunkSize)
+	lay, _, err := cr.Header()
 	if err != nil {
-		return fmt.Errorf("%s: %w", in.displayName(), err)
+		return prev, fmt.Errorf("%s: %w", in.displayName(), err)
 	}
-	rd.Sockets = socks
-	b := &batch{lines: 1} // the header
-	var ev trace.Event
+	header := 1
 	for {
-		err := rd.Next(&ev)
+		var buf []byte
+		select {
+		case buf = <-p.bufs:
+		default:
+		}
+		ch, err := cr.Next(buf)
 		if err == io.EOF {
 			break
 		}
-		var re *lifecycle.RowError
-		switch {
-		case errors.As(err, &re):
-			b.bad = append(b.bad, badLine{in.where(re.Line), re.Err.Error()})
-			continue
-		case err != nil:
-			return fmt.Errorf("%s: %w", in.displayName(), err)
+		if err != nil {
+			return prev, fmt.Errorf("%s: %w", in.displayName(), err)
 		}
-		if err := p.add(b, in, &ev, nil, nil, 0); err != nil {
-			return err
+		joined := make(chan struct{})
+		submit(&job{in: in, chunk: ch, buf: ch.Data, csv: &csvJob{lay: lay, socks: socks, after: prev, joined: joined, headerLines: header}})
+		prev, header = joined, 0
+	}
+	if header > 0 {
+		submitReady(p)(&batch{lines: 1})
+	}
+	return prev, nil
+}
+
+// decodeCSV decodes a block of CSV rows, waits for its turn to join them to the socket
+// table, and adds the events to b.
+func (p *pipeline) decodeCSV(j *job, b *batch, rows []lifecycle.Row) []lifecycle.Row {
+	c := j.csv
+	rows = c.lay.DecodeChunk(j.chunk, rows)
+	<-c.after
+	for i := range rows {
+		rows[i].Keep = c.socks.Join(&rows[i])
+	}
+	close(c.joined)
+	b.lines = uint64(c.headerLines)
+	for i := range rows {
+		row := &rows[i]
+		if row.Err != nil {
+			b.bad = append(b.bad, badLine{j.in.where(row.Line), row.Err.Error()})
+		}
+		if !row.Keep || b.err != nil {
+			continue
+		}
+		if err := p.add(b, j.in, &row.Event, nil, nil, 0); err != nil {
+			b.err = err
+			continue
 		}
 		b.lines++
-		if len(b.events) >= 4096 {
-			send(b)
-			b = &batch{}
-		}
 	}
-	send(b)
-	return nil
+	return rows
 }
 
 // expandInputs turns the command line's names into inputs: "-" is standard input, a directory
@@ -273,6 +315,7 @@ func (p *pipeline) parse() {
 	ps := trace.Parser{LazyAttrs: true}
 	var seen seenProcs
 	var ev trace.Event
+	var rows []lifecycle.Row
 	for j := range p.work {
 		var b *batch
 		select {
@@ -284,6 +327,12 @@ func (p *pipeline) parse() {
 		}
 		if j.err != nil {
 			b.err = j.err
+			j.res <- b
+			continue
+		}
+		if j.csv != nil {
+			rows = p.decodeCSV(j, b, rows)
+			p.giveBack(j.buf)
 			j.res <- b
 			continue
 		}
@@ -329,14 +378,19 @@ func (p *pipeline) parse() {
 			}
 			n++
 		}
-		// Nothing in the batch points into the chunk (names are interned): reuse its memory.
-		if cap(j.buf) > 0 && cap(j.buf) <= 4*chunkSize {
-			select {
-			case p.bufs <- j.buf[:0]:
-			default:
-			}
-		}
+		p.giveBack(j.buf)
 		j.res <- b
+	}
+}
+
+// giveBack keeps a chunk's memory for the reader once nothing in its batch points into it
+// (names are interned; CSV fields are copied by encoding/csv).
+func (p *pipeline) giveBack(buf []byte) {
+	if cap(buf) > 0 && cap(buf) <= 4*chunkSize {
+		select {
+		case p.bufs <- buf[:0]:
+		default:
+		}
 	}
 }
 

@@ -418,6 +418,7 @@ type Row struct {
 	Line  int         // the line the row starts on
 	Err   error       // the row cannot be read (it may still tell the socket table to forget)
 	Event trace.Event // the row's connection, before the join; with ok set
+	Keep  bool        // for the caller: what Join said
 
 	ok      bool    // Event is a connection, unless the join drops it
 	connect bool    // Event is a CONNECT, for the join to read against the socket's earlier ones
