@@ -49,7 +49,7 @@ type badLine struct {
 func (b badLine) String() string { return b.where + ": " + b.why }
 
 // chunkSize is how much of a stream one parsing job takes at most.
-const chunkSize = 256 << 10
+var chunkSize = 256 << 10 // a variable for tests that cut inputs small
 
 // input is one stream to read: a file or stdin.
 type input struct {
