@@ -47,6 +47,13 @@
 //     writer would break the line format). Count is 1; Attrs holds tid=, fd= and latency_ns=
 //     when the row has them.
 //
+// Reading is in two steps, so that one file can be decoded on several cores: Layout.Decode
+// reads a row on its own (fields, addresses, what kind of row it is), and Sockets.Join,
+// called on the rows in file order, applies what a row needs of the socket's earlier rows.
+// Reader does both, one row at a time; ChunkReader cuts a file into blocks of whole records
+// for Layout.DecodeChunk, so that blocks are decoded in parallel and joined in order, with
+// the same rows, errors and line numbers as Reader.
+//
 // Files lists the nw_conn_*.csv files under a directory in order. Compressed files
 // (io-tracer-linux's v4 writes .csv.zst) are not listed: decompress them first.
 package lifecycle
