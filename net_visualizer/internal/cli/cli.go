@@ -306,6 +306,9 @@ func (r *reading) take(bt *batch) error {
 			"but lines it does not know are reported as malformed\n", bt.versionAt, bt.version, trace.FormatVersion)
 	}
 	r.b.AddLost(bt.lost)
+	for i := range bt.procs {
+		r.b.AddProc(&bt.procs[i])
+	}
 	for i := range bt.events {
 		r.b.AddKeep(&bt.events[i], bt.keep == nil || bt.keep[i])
 	}

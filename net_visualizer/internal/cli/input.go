@@ -19,8 +19,9 @@ import (
 // batch carries the parsed lines of one chunk to the goroutine that builds the graph.
 type batch struct {
 	events []trace.Event
-	keep   []bool       // with a filter: whether each event passed it
-	attrs  []trace.Attr // storage for the events' Attrs
+	procs  []trace.Event // ProcLine events, for the graph's Node.Proc
+	keep   []bool        // with a filter: whether each event passed it
+	attrs  []trace.Attr  // storage for the events' Attrs
 	lost   uint64
 	lines  uint64
 	// version is the highest "# line format N" in the batch, versionAt where it was.
@@ -140,7 +141,13 @@ func (p *pipeline) read(inputs []input) {
 			}
 			continue
 		}
-		cr := trace.NewChunkReader(br, chunkSize)
+		var lines io.Reader = br
+		if head, _ := br.Peek(br.Buffered()); trace.IsPrettyJSON(head) {
+			// Pretty-printed events (NetMon's documentation, jq): one object a line. Only
+			// what the first read brought is looked at: a live pipe is never waited for.
+			lines = trace.JoinJSON(br)
+		}
+		cr := trace.NewChunkReader(lines, chunkSize)
 		for {
 			var buf []byte
 			select {
@@ -202,19 +209,9 @@ func (p *pipeline) readCSV(in *input, r io.Reader, socks *lifecycle.Sockets, sen
 		case err != nil:
 			return fmt.Errorf("%s: %w", in.displayName(), err)
 		}
-		e := ev
-		e.Attrs = append([]trace.Attr(nil), ev.Attrs...)
-		if e.Host == "" {
-			e.Host = in.host
+		if err := p.add(b, in, &ev, nil, nil, 0); err != nil {
+			return err
 		}
-		if p.match != nil {
-			keep, err := p.match.Match(connOf(&e))
-			if err != nil {
-				return fmt.Errorf("%s: %w", in.displayName(), err)
-			}
-			b.keep = append(b.keep, keep)
-		}
-		b.events = append(b.events, e)
 		b.lines++
 		if len(b.events) >= 4096 {
 			send(b)
@@ -269,7 +266,7 @@ func (p *pipeline) parse() {
 		var b *batch
 		select {
 		case b = <-p.free:
-			*b = batch{events: b.events[:0], attrs: b.attrs[:0], bad: b.bad[:0], keep: b.keep[:0]}
+			*b = batch{events: b.events[:0], procs: b.procs[:0], attrs: b.attrs[:0], bad: b.bad[:0], keep: b.keep[:0]}
 		default:
 			b = &batch{}
 		}
@@ -301,31 +298,15 @@ func (p *pipeline) parse() {
 				if ev.Count > b.version {
 					b.version, b.versionAt = ev.Count, j.in.where(n)
 				}
-			case kind == trace.EventLine:
+			case kind == trace.ProcLine:
 				if ev.Host == "" {
 					ev.Host = j.in.host
 				}
-				if (!ev.Seen && seen.first(&ev)) || p.match != nil {
-					// Only a process's first line gives it attributes (a filter needs them all).
-					ps.DecodeAttrs(&ev)
+				b.procs = append(b.procs, trace.Event{PID: ev.PID, Host: ev.Host, Proc: ev.Proc})
+			case kind == trace.EventLine:
+				if err := p.add(b, j.in, &ev, &ps, &seen, n); err != nil {
+					b.err = err
 				}
-				if p.match != nil {
-					keep, err := p.match.Match(connOf(&ev))
-					if err != nil {
-						b.err = fmt.Errorf("%s: %w", j.in.where(n), err)
-						break
-					}
-					b.keep = append(b.keep, keep)
-				}
-				e := ev
-				e.RawAttrs = nil
-				if len(ev.Attrs) > 0 {
-					// The parser reuses ev.Attrs: copy them into the batch's storage.
-					at := len(b.attrs)
-					b.attrs = append(b.attrs, ev.Attrs...)
-					e.Attrs = b.attrs[at:len(b.attrs):len(b.attrs)]
-				}
-				b.events = append(b.events, e)
 			}
 			n++
 		}
@@ -338,6 +319,44 @@ func (p *pipeline) parse() {
 		}
 		j.res <- b
 	}
+}
+
+// add stamps an event of any input format with its input's host, runs the filter on it and
+// appends it to the batch, copying its Attrs into the batch's storage (a decoder reuses
+// them). With ps, the event's lazy attributes are decoded, once its host is known, for a
+// process's first line (or every line, for a filter). This is the one place every format's
+// events pass through; line is the event's line number, 0 when the input has no lines.
+func (p *pipeline) add(b *batch, in *input, ev *trace.Event, ps *trace.Parser, seen *seenProcs, line int) error {
+	if ev.Host == "" {
+		ev.Host = in.host
+	}
+	if ps != nil && ((!ev.Seen && seen.first(ev)) || p.match != nil) {
+		// Only a process's first line gives it attributes (a filter needs them all).
+		ps.DecodeAttrs(ev)
+	}
+	if p.match != nil {
+		keep, err := p.match.Match(connOf(ev))
+		if err != nil {
+			if line == 0 {
+				return fmt.Errorf("%s: %w", in.displayName(), err)
+			}
+			return fmt.Errorf("%s: %w", in.where(line), err)
+		}
+		b.keep = append(b.keep, keep)
+	}
+	if ev.Proc != nil {
+		// A capture whose events carry their process (NetMon, tracee).
+		b.procs = append(b.procs, trace.Event{PID: ev.PID, Host: ev.Host, Proc: ev.Proc})
+	}
+	e := *ev
+	e.RawAttrs = nil
+	if len(ev.Attrs) > 0 {
+		at := len(b.attrs)
+		b.attrs = append(b.attrs, ev.Attrs...)
+		e.Attrs = b.attrs[at:len(b.attrs):len(b.attrs)]
+	}
+	b.events = append(b.events, e)
+	return nil
 }
 
 // seenProcs remembers which processes (host, pid, name) have had a line already.
@@ -399,6 +418,10 @@ func connOf(ev *trace.Event) *filter.Conn {
 		if n, ok := parseInt(uid); ok {
 			c.UID = n
 		}
+	}
+	if c.UID < 0 && ev.Proc != nil {
+		// A capture that carries its process (NetMon, tracee) has no uid= key.
+		c.UID = int(ev.Proc.UID)
 	}
 	filter.Derive(c)
 	return c

@@ -158,13 +158,13 @@ func TestFilterOnCloseFields(t *testing.T) {
 }
 
 func TestNewerLineFormatWarnsOnce(t *testing.T) {
-	in := "# line format 3\n127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\n# line format 3\n# line format 2\n"
+	in := "# line format 4\n127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\n# line format 4\n# line format 2\n"
 	code, out, stderr := runMain(t, in, "-q")
 	require.Equal(t, 0, code, stderr)
-	assert.Equal(t, 1, strings.Count(stderr, "line format 3 is newer than this reader's 2"), stderr)
+	assert.Equal(t, 1, strings.Count(stderr, "line format 4 is newer than this reader's 3"), stderr)
 	assert.Contains(t, stderr, "line 1:")
 	assert.Contains(t, out, "pid 1", "reading went on")
-	for _, v := range []string{"# line format 1\n", "# line format 2\n"} {
+	for _, v := range []string{"# line format 1\n", "# line format 2\n", "# line format 3\n"} {
 		_, _, stderr = runMain(t, v+"127.0.0.1:80→127.0.0.1:4000|pid=1 comm=a\n", "-q")
 		assert.Empty(t, stderr)
 	}

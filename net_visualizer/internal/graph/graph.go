@@ -230,6 +230,11 @@ type procID struct {
 
 // Builder accumulates events. The zero value is not usable; call New.
 type Builder struct {
+	// procInfo is the newest Proc (a proc line's) of each process, dnsNames the name a
+	// capture gave each remote address (Event.RemoteDNS).
+	procInfo map[procInfoKey]*trace.Proc
+	dnsNames map[netip.Addr]string
+
 	keys    []nodeKey
 	attrs   [][]trace.Attr
 	index   map[nodeKey]nodeID
@@ -274,6 +279,31 @@ type Builder struct {
 }
 
 // New returns an empty Builder.
+type procInfoKey struct {
+	host string
+	pid  uint32
+}
+
+// AddProc records what a proc line (a ProcLine event: PID, Host, Proc) says of a process;
+// the newest one of each (host, pid) is its Node.Proc.
+func (b *Builder) AddProc(ev *trace.Event) {
+	if ev.Proc == nil {
+		return
+	}
+	if b.procInfo == nil {
+		b.procInfo = make(map[procInfoKey]*trace.Proc)
+	}
+	b.procInfo[procInfoKey{ev.Host, ev.PID}] = ev.Proc
+}
+
+// noteDNS remembers the name a capture gave an event's remote address.
+func (b *Builder) noteDNS(ev *trace.Event) {
+	if b.dnsNames == nil {
+		b.dnsNames = make(map[netip.Addr]string)
+	}
+	b.dnsNames[ev.Remote.Addr()] = ev.RemoteDNS
+}
+
 func New() *Builder {
 	b := &Builder{
 		index:     make(map[nodeKey]nodeID),
@@ -644,6 +674,9 @@ func (b *Builder) Add(ev *trace.Event) { b.AddKeep(ev, true) }
 // its sides was kept, so a filter on one process still shows whom it talks to.
 func (b *Builder) AddKeep(ev *trace.Event, keep bool) {
 	b.events++
+	if ev.RemoteDNS != "" {
+		b.noteDNS(ev)
+	}
 	if ev.Conn != "" {
 		b.addEnd(ev, keep)
 		return
@@ -1025,6 +1058,12 @@ type Node struct {
 	Addr  netip.AddrPort
 	Port  bool
 	Label string
+	// DNS is the name the capture gave the external address (tracee's src_dns/dst_dns),
+	// "" when none or when Label names it already.
+	DNS string
+	// Proc is the newest proc line of the process (version 3; nil when none or grouped):
+	// ppid, credentials, capabilities, container, exe_path, args.
+	Proc *trace.Proc
 }
 
 // AddrString is the external endpoint as "ip:port", "[v6]:port", or "ip" for a host.
@@ -1082,6 +1121,9 @@ func (b *Builder) Graph() *Graph {
 		n := Node{Kind: k.kind, Host: k.host}
 		if k.kind == Process {
 			n.PID, n.Comm, n.Attrs = k.pid, k.comm, view.attrs[id]
+			if b.pids[nodeID(id)] == nil {
+				n.Proc = b.procInfo[procInfoKey{k.host, k.pid}]
+			}
 			if set := b.pids[nodeID(id)]; set != nil {
 				for pid := range set {
 					n.PIDs = append(n.PIDs, pid)
@@ -1096,6 +1138,9 @@ func (b *Builder) Graph() *Graph {
 				if label, ok := b.ExternalLabel(k.addr.Addr()); ok {
 					n.Addr, n.Port, n.Label = netip.AddrPort{}, false, label
 				}
+			}
+			if name := b.dnsNames[k.addr.Addr()]; name != "" && n.Label == "" {
+				n.DNS = name
 			}
 		}
 		nodes[id] = n

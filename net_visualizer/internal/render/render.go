@@ -18,6 +18,8 @@ import (
 
 	"github.com/emicklei/dot"
 
+	"netflow/net_visualizer/internal/trace"
+
 	"netflow/net_visualizer/internal/graph"
 	"netflow/net_visualizer/internal/names"
 )
@@ -150,6 +152,8 @@ func NodeLabel(n *graph.Node, sep string) string {
 		return labelText(n.Comm) + sep + "pid " + strconv.FormatUint(uint64(n.PID), 10)
 	case n.Label != "":
 		return labelText(n.Label)
+	case n.DNS != "":
+		return labelText(n.DNS) + sep + labelText(n.AddrString())
 	}
 	return labelText(n.AddrString())
 }
@@ -442,7 +446,42 @@ type jsonNode struct {
 	PIDCount int               `json:"pid_count,omitempty"`
 	Addr     string            `json:"addr,omitempty"`
 	Label    string            `json:"label,omitempty"`
+	DNS      string            `json:"dns,omitempty"`
 	Attrs    map[string]string `json:"attrs,omitempty"`
+	Proc     *jsonProc         `json:"proc,omitempty"`
+}
+
+// jsonProc is a process's proc line (graph.Node.Proc).
+type jsonProc struct {
+	PPID           uint32   `json:"ppid"`
+	UID            uint32   `json:"uid"`
+	EUID           uint32   `json:"euid"`
+	GID            uint32   `json:"gid"`
+	EGID           uint32   `json:"egid"`
+	AUID           uint32   `json:"auid"`
+	CapEffective   string   `json:"cap_effective"`
+	CapPermitted   string   `json:"cap_permitted"`
+	CapInheritable string   `json:"cap_inheritable"`
+	SecureExec     bool     `json:"secureexec"`
+	Container      string   `json:"container,omitempty"`
+	ExePath        string   `json:"exe_path,omitempty"`
+	Args           []string `json:"args,omitempty"`
+	Truncated      bool     `json:"truncated,omitempty"`
+}
+
+func newJSONProc(p *trace.Proc) *jsonProc {
+	if p == nil {
+		return nil
+	}
+	hex := func(n uint64) string { return "0x" + strconv.FormatUint(n, 16) }
+	jp := &jsonProc{PPID: p.PPID, UID: p.UID, EUID: p.EUID, GID: p.GID, EGID: p.EGID, AUID: p.AUID,
+		CapEffective: hex(p.CapEffective), CapPermitted: hex(p.CapPermitted), CapInheritable: hex(p.CapInheritable),
+		SecureExec: p.SecureExec, Container: Text(trace.Escape(p.Container)), ExePath: Text(trace.Escape(p.ExePath)),
+		Truncated: p.ExeTruncated || p.ArgsTruncated}
+	for _, a := range p.Args {
+		jp.Args = append(jp.Args, Text(trace.Escape(a)))
+	}
+	return jp
 }
 
 type jsonEdge struct {
@@ -506,6 +545,7 @@ func JSON(w io.Writer, g *graph.Graph) error {
 		if n.Kind == graph.Process {
 			comm := Text(n.Comm)
 			jn.PID, jn.Comm, jn.PIDs, jn.PIDCount = n.PID, &comm, n.PIDs, n.PIDCount
+			jn.Proc = newJSONProc(n.Proc)
 			if len(n.Attrs) > 0 {
 				jn.Attrs = make(map[string]string, len(n.Attrs))
 				for _, a := range n.Attrs {
@@ -515,7 +555,7 @@ func JSON(w io.Writer, g *graph.Graph) error {
 				}
 			}
 		} else {
-			jn.Addr, jn.Label = n.AddrString(), Text(n.Label)
+			jn.Addr, jn.Label, jn.DNS = n.AddrString(), Text(n.Label), Text(n.DNS)
 		}
 		out.Nodes = append(out.Nodes, jn)
 	}

@@ -45,10 +45,11 @@ const (
 	EndResetRecv            // reset-recv: the peer reset it
 	EndTimeout              // timeout: the kernel gave up
 	EndNever                // never: it was never established (a failed connect)
+	EndUnknown              // unknown: a capture that does not say (NetMon's TcpConnectionClose)
 )
 
 var endNames = [...]string{EndNone: "", EndLocal: "local", EndPeer: "peer", EndResetSent: "reset-sent",
-	EndResetRecv: "reset-recv", EndTimeout: "timeout", EndNever: "never"}
+	EndResetRecv: "reset-recv", EndTimeout: "timeout", EndNever: "never", EndUnknown: "unknown"}
 
 func (e End) String() string {
 	if int(e) < len(endNames) {
@@ -93,7 +94,17 @@ type Event struct {
 	// open lines, most of a trace, stay small.)
 	Conn      string
 	Reconnect bool
-	Close     *Close
+	// Version 3: preexisting=1 (also kept in Attrs), the connection was open when the
+	// tracer started.
+	Preexisting bool
+	Close       *Close
+
+	// Version 3. Proc is set on a ProcLine (and on the events of captures that carry their
+	// process, NetMon's and tracee's). A ClockLine's Clock is in Count and Ret: see ClockOf.
+	Proc *Proc
+	// RemoteDNS is the name a capture gives the remote address (tracee's dst_dns or
+	// src_dns, the first name), "" when none. Line format lines have none.
+	RemoteDNS string
 
 	// RawAttrs is set instead of Attrs by a Parser with LazyAttrs: the metadata before comm=,
 	// pointing into the line, valid only until the line's buffer is reused.
@@ -102,6 +113,9 @@ type Event struct {
 	// line it parsed under this pid: a hint that its attributes are known already.
 	Seen bool
 }
+
+// ClockOf returns what a ClockLine event says.
+func (e *Event) ClockOf() Clock { return Clock{MonotonicNS: e.Count, RealtimeNS: e.Ret} }
 
 // Failed reports whether the line records a connect that did not succeed.
 // A non-blocking connect that is still in progress (-EINPROGRESS) is not a failure.
@@ -226,4 +240,72 @@ type Proc struct {
 type Clock struct {
 	MonotonicNS uint64
 	RealtimeNS  int64 // Unix nanoseconds
+}
+
+// AppendLine appends the proc line of process pid (on host, "" for none) that pr describes,
+// in the canonical form (without a newline). Parsing the result yields pr again.
+func (pr *Proc) AppendLine(b []byte, pid uint32, host string) []byte {
+	b = append(b, "proc pid="...)
+	b = strconv.AppendUint(b, uint64(pid), 10)
+	if host != "" {
+		b = append(b, " host="...)
+		b = append(b, host...)
+	}
+	for _, f := range [...]struct {
+		key string
+		n   uint64
+	}{{" ppid=", uint64(pr.PPID)}, {" uid=", uint64(pr.UID)}, {" euid=", uint64(pr.EUID)}, {" gid=", uint64(pr.GID)},
+		{" egid=", uint64(pr.EGID)}, {" auid=", uint64(pr.AUID)}} {
+		b = append(b, f.key...)
+		b = strconv.AppendUint(b, f.n, 10)
+	}
+	for _, f := range [...]struct {
+		key string
+		n   uint64
+	}{{" cap_effective=0x", pr.CapEffective}, {" cap_permitted=0x", pr.CapPermitted}, {" cap_inheritable=0x", pr.CapInheritable}} {
+		b = append(b, f.key...)
+		b = strconv.AppendUint(b, f.n, 16)
+	}
+	b = append(b, " secureexec="...)
+	if pr.SecureExec {
+		b = append(b, '1')
+	} else {
+		b = append(b, '0')
+	}
+	b = append(b, " start="...)
+	b = strconv.AppendUint(b, pr.StartNS, 10)
+	b = append(b, " cgroup="...)
+	b = strconv.AppendUint(b, pr.Cgroup, 10)
+	b = append(b, " container="...)
+	b = appendArg(b, pr.Container)
+	b = append(b, " exe_path="...)
+	b = appendArg(b, pr.ExePath)
+	if pr.ExeTruncated {
+		b = append(b, "..."...)
+	}
+	b = append(b, " args="...)
+	for i, a := range pr.Args {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = appendArg(b, a)
+	}
+	if pr.ArgsTruncated {
+		b = append(b, "..."...)
+	}
+	return b
+}
+
+// appendArg writes one word of a proc line: a space, a backslash and every byte outside
+// printable ASCII as \xNN.
+func appendArg(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c > ' ' && c < 0x7f && c != '\\' {
+			b = append(b, c)
+		} else {
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
+		}
+	}
+	return b
 }

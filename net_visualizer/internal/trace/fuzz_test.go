@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"reflect"
 	"testing"
 )
 
@@ -27,6 +28,16 @@ func FuzzParse(f *testing.F) {
 		"127.0.0.1:8080→127.0.0.1:51044|pid=4012 conn=c0ffee reconnect=1 comm=curl",
 		// bpftrace v0.17 -f json, as it really prints the arrow and a UTF-8 name
 		`{"type": "printf", "data": "[::1]:8080\uffffffe2\uffffff86\uffffff90[::1]:51044|pid=7 comm=caf\uffffffc3\uffffffa9\n"}`,
+		// version 3: proc and clock lines, preexisting=1
+		`proc pid=4012 ppid=3990 uid=1000 euid=1000 gid=1000 egid=1000 auid=1000 cap_effective=0 cap_permitted=0x1fffffffff cap_inheritable=0 secureexec=0 start=98412331020 cgroup=7342 container= exe_path=/usr/bin/curl args=curl -s http://127.0.0.1:8080/`,
+		`proc pid=1 exe_path=/a\x20b... args=a\x5cb c\xc3\xa9...`,
+		"proc pid=1 args=",
+		"# clock monotonic=98760004215 realtime=2026-12-02T05:30:11.123456789Z",
+		"10.0.0.5:5432→10.0.0.2:40312|pid=812 conn=1 preexisting=1 comm=php-fpm",
+		// NetMon and tracee (both shapes)
+		`{"type":"NetworkEvent","process":{"pid":1,"filename":"x","cap_effective":"ALL_CAPS"},"network_event":{"type":"TcpConnectionClose","saddr":"::1","daddr":"::1","sport":1,"dport":2,"cookie":3}}`,
+		`{"eventName":"net_flow_tcp_begin","processId":1,"args":[{"name":"conn_direction","value":"outgoing"},{"name":"src","value":"1.2.3.4"},{"name":"dst","value":"5.6.7.8"},{"name":"src_port","value":1},{"name":"dst_port","value":2},{"name":"dst_dns","value":["a"]}]}`,
+		`{"name":"net_flow_tcp_end","workload":{"process":{"host_pid":1}},"data":[{"name":"conn_direction","str":"incoming"},{"name":"src","str":"1.2.3.4"},{"name":"dst","str":"5.6.7.8"},{"name":"src_port","u_int32":1},{"name":"dst_port","u_int32":2}]}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -35,6 +46,10 @@ func FuzzParse(f *testing.F) {
 		var p Parser
 		var ev Event
 		kind, err := p.Parse(line, &ev)
+		if err == nil && kind == ProcLine {
+			checkProcRoundTrip(t, line, &ev)
+			return
+		}
 		if err != nil || kind != EventLine {
 			return
 		}
@@ -59,4 +74,18 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkProcRoundTrip: a proc line printed back (Proc.AppendLine) parses to the same Proc.
+func checkProcRoundTrip(t *testing.T, line []byte, ev *Event) {
+	again := ev.Proc.AppendLine(nil, ev.PID, ev.Host)
+	var p Parser
+	var ev2 Event
+	kind, err := p.Parse(again, &ev2)
+	if err != nil || kind != ProcLine {
+		t.Fatalf("%q → %+v, canonical %q: %v %v", line, ev.Proc, again, kind, err)
+	}
+	if !reflect.DeepEqual(ev.Proc, ev2.Proc) || ev.PID != ev2.PID || ev.Host != ev2.Host {
+		t.Fatalf("%q → %+v, canonical %q → %+v", line, ev.Proc, again, ev2.Proc)
+	}
 }

@@ -22,11 +22,16 @@ const (
 	Lost
 	// Version: the "# line format N" line; N is in Event.Count.
 	Version
+	// ProcLine: a proc line (version 3), or a capture's process record: Event.PID, Host and
+	// Proc are set, nothing else.
+	ProcLine
+	// ClockLine: the "# clock" line (version 3), in Event.Count and Ret: see Event.ClockOf.
+	ClockLine
 )
 
 // FormatVersion is the newest version of the line format (docs/line-format.md) this
 // package reads.
-const FormatVersion = 2
+const FormatVersion = 3
 
 // Parser turns lines into Events. It interns process names and attribute values so that a
 // stream of millions of lines allocates in proportion to the distinct names, not the lines.
@@ -79,6 +84,8 @@ var (
 	lostSuffix   = []byte(" events")
 	closePrefix  = []byte("close ")
 	versionHash  = []byte("# line format ")
+	clockHash    = []byte("# clock ")
+	procPrefix   = []byte("proc ")
 )
 
 // LineError is a malformed line: why, and the line quoted (see excerpt).
@@ -94,7 +101,7 @@ func (e *LineError) Unwrap() error { return e.Err }
 // ev's Attrs storage. It returns what the line was; for a malformed line, a *LineError
 // saying why and quoting the line (for a bpftrace JSON record, the trace line inside it).
 func (p *Parser) Parse(line []byte, ev *Event) (Kind, error) {
-	kind, err := p.parse(line, ev)
+	kind, err := p.decode(line, ev)
 	if err != nil {
 		if _, ok := err.(*LineError); !ok {
 			err = &LineError{Err: err, Quote: excerpt(line)}
@@ -103,13 +110,21 @@ func (p *Parser) Parse(line []byte, ev *Event) (Kind, error) {
 	return kind, err
 }
 
-func (p *Parser) parse(line []byte, ev *Event) (Kind, error) {
+// parseLine is the decoder of the line format itself: every line that does not start with
+// "{" is its own.
+func (p *Parser) parseLine(line []byte, ev *Event) (Kind, error) {
 	line = bytes.TrimSuffix(line, []byte{'\r'})
 	trimmed := bytes.TrimSpace(line)
 	if len(trimmed) == 0 {
 		return Skip, nil
 	}
+	if trimmed[0] == '{' {
+		return Skip, ErrNotMine
+	}
 	if trimmed[0] == '#' || bytes.HasPrefix(trimmed, attaching) {
+		if bytes.HasPrefix(trimmed, clockHash) {
+			return p.parseClock(trimmed, ev)
+		}
 		if n, ok := lostCount(trimmed, lostHash); ok {
 			ev.Count = n
 			return Lost, nil
@@ -124,8 +139,8 @@ func (p *Parser) parse(line []byte, ev *Event) (Kind, error) {
 		ev.Count = n
 		return Lost, nil
 	}
-	if trimmed[0] == '{' {
-		return p.parseJSON(trimmed, ev)
+	if trimmed[0] == 'p' && bytes.HasPrefix(trimmed, procPrefix) {
+		return p.parseProc(trimmed[len(procPrefix):], ev)
 	}
 
 	isClose := false
@@ -179,8 +194,8 @@ type bpftraceRecord struct {
 // lost_events record counts lost events, anything else (attached_probes, maps) is skipped.
 func (p *Parser) parseJSON(line []byte, ev *Event) (Kind, error) {
 	var rec bpftraceRecord
-	if err := json.Unmarshal(line, &rec); err != nil {
-		return Skip, fmt.Errorf("not a trace line, nor bpftrace JSON: %v", err)
+	if err := json.Unmarshal(line, &rec); err != nil || rec.Type == "" || rec.Data == nil {
+		return Skip, ErrNotMine
 	}
 	switch rec.Type {
 	case "printf":
@@ -195,7 +210,11 @@ func (p *Parser) parseJSON(line []byte, ev *Event) (Kind, error) {
 		if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
 			return Skip, errors.New("bpftrace JSON printf record holds JSON")
 		}
-		return p.Parse(data, ev)
+		kind, err := p.parseLine(data, ev)
+		if err != nil {
+			err = &LineError{Err: err, Quote: excerpt(data)}
+		}
+		return kind, err
 	case "lost_events":
 		var lost struct {
 			Events uint64 `json:"events"`
@@ -433,6 +452,12 @@ func (p *Parser) parseMeta(meta []byte, ev *Event) error {
 				return err
 			}
 			ev.Conn = string(val) // one per connection: not worth interning
+		case "preexisting":
+			// Kept as an attribute too, as the contract says.
+			ev.Preexisting = string(val) == "1"
+			if !p.LazyAttrs {
+				ev.Attrs = append(ev.Attrs, Attr{Key: p.intern(key), Value: p.intern(val)})
+			}
 		case "reconnect":
 			switch string(val) {
 			case "0":
@@ -536,7 +561,7 @@ func parseCloseKey(c *Close, key, val []byte) error {
 	if string(key) == "end" {
 		e, ok := parseEnd(val)
 		if !ok {
-			return fmt.Errorf("end=%s is not local, peer, reset-sent, reset-recv, timeout or never", excerpt(val))
+			return fmt.Errorf("end=%s is not local, peer, reset-sent, reset-recv, timeout, never or unknown", excerpt(val))
 		}
 		c.End = e
 		return nil
