@@ -144,8 +144,13 @@ func parseFlags(args []string, stdout io.Writer) (options, []string, error) {
 		fmt.Fprintln(stdout, version.String("net_visualizer"))
 		return o, nil, errVersion
 	}
-	if !slices.Contains(render.Formats, o.format) {
-		return o, nil, usageError{fmt.Sprintf("-format %q: want one of %s", o.format, strings.Join(render.Formats, ", "))}
+	if !slices.Contains(render.Formats, o.format) && o.format != netmonFormat {
+		return o, nil, usageError{fmt.Sprintf("-format %q: want one of %s, %s", o.format, strings.Join(render.Formats, ", "), netmonFormat)}
+	}
+	if o.format == netmonFormat {
+		if err := netmonConflicts(o); err != nil {
+			return o, nil, err
+		}
 	}
 	if !slices.Contains(graph.GroupBys, graph.GroupBy(o.groupBy)) {
 		var all []string
@@ -189,6 +194,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	inputs, err := expandInputs(files, stdin)
 	if err != nil {
 		return err
+	}
+	if o.format == netmonFormat {
+		return runNetMon(ctx, o, inputs, stdout, stderr)
 	}
 	var old *graph.Graph
 	if o.diff != "" {
@@ -263,7 +271,8 @@ type reading struct {
 	stats    graph.Stats
 	stderr   io.Writer
 	reported int
-	newer    bool // warned of a newer line format
+	newer    bool           // warned of a newer line format
+	netmon   *render.NetMon // -format netmon: events go here, not into a graph
 }
 
 func newReading(o options, inputs []input, stderr io.Writer) *reading {
@@ -304,6 +313,9 @@ func (r *reading) take(bt *batch) error {
 		r.newer = true
 		fmt.Fprintf(r.stderr, "net_visualizer: %s: line format %d is newer than this reader's %d: reading on, "+
 			"but lines it does not know are reported as malformed\n", bt.versionAt, bt.version, trace.FormatVersion)
+	}
+	if r.netmon != nil {
+		return r.takeNetMon(bt)
 	}
 	r.b.AddLost(bt.lost)
 	for i := range bt.procs {
