@@ -20,6 +20,11 @@ import (
 type batch struct {
 	events []trace.Event
 	procs  []trace.Event // ProcLine events, for the graph's Node.Proc
+	// procAt[i] is how many of events came before procs[i]; clocks are the "# clock"
+	// lines, each with how many events came before it: a stream writer (-format netmon)
+	// applies them in line order.
+	procAt []int
+	clocks []clockAt
 	keep   []bool        // with a filter: whether each event passed it
 	attrs  []trace.Attr  // storage for the events' Attrs
 	lost   uint64
@@ -29,6 +34,12 @@ type batch struct {
 	versionAt string
 	bad       []badLine
 	err       error // a read error that ends the input
+}
+
+type clockAt struct {
+	at    int
+	host  string
+	clock trace.Clock
 }
 
 type badLine struct {
@@ -266,7 +277,8 @@ func (p *pipeline) parse() {
 		var b *batch
 		select {
 		case b = <-p.free:
-			*b = batch{events: b.events[:0], procs: b.procs[:0], attrs: b.attrs[:0], bad: b.bad[:0], keep: b.keep[:0]}
+			*b = batch{events: b.events[:0], procs: b.procs[:0], procAt: b.procAt[:0], clocks: b.clocks[:0],
+				attrs: b.attrs[:0], bad: b.bad[:0], keep: b.keep[:0]}
 		default:
 			b = &batch{}
 		}
@@ -303,6 +315,13 @@ func (p *pipeline) parse() {
 					ev.Host = j.in.host
 				}
 				b.procs = append(b.procs, trace.Event{PID: ev.PID, Host: ev.Host, Proc: ev.Proc})
+				b.procAt = append(b.procAt, len(b.events))
+			case kind == trace.ClockLine:
+				host := ev.Host
+				if host == "" {
+					host = j.in.host
+				}
+				b.clocks = append(b.clocks, clockAt{len(b.events), host, ev.ClockOf()})
 			case kind == trace.EventLine:
 				if err := p.add(b, j.in, &ev, &ps, &seen, n); err != nil {
 					b.err = err
@@ -347,6 +366,7 @@ func (p *pipeline) add(b *batch, in *input, ev *trace.Event, ps *trace.Parser, s
 	if ev.Proc != nil {
 		// A capture whose events carry their process (NetMon, tracee).
 		b.procs = append(b.procs, trace.Event{PID: ev.PID, Host: ev.Host, Proc: ev.Proc})
+		b.procAt = append(b.procAt, len(b.events))
 	}
 	e := *ev
 	e.RawAttrs = nil

@@ -64,13 +64,22 @@ func runNetMon(ctx context.Context, o options, inputs []input, stdout, stderr io
 	return nil
 }
 
-// takeNetMon writes a batch's events (those the filter kept) and flushes them. Proc and
-// "# clock" lines are to reach r.netmon.Proc and r.netmon.Clock (with the input's host) in
-// batch order, once the pipeline carries them; until then every process has NetMon's
-// empty values and every timestamp is "".
+// takeNetMon writes a batch's events (those the filter kept) and flushes them, applying
+// its proc lines (each process's newest facts) and "# clock" lines where they came among
+// the events, so that each event has the process and the clock of the lines before it.
 func (r *reading) takeNetMon(bt *batch) error {
 	r.stats.Lost += bt.lost
-	for i := range bt.events {
+	p, c := 0, 0
+	for i := 0; i <= len(bt.events); i++ {
+		for ; p < len(bt.procs) && bt.procAt[p] <= i; p++ {
+			r.netmon.Proc(bt.procs[p].Host, bt.procs[p].PID, bt.procs[p].Proc)
+		}
+		for ; c < len(bt.clocks) && bt.clocks[c].at <= i; c++ {
+			r.netmon.Clock(bt.clocks[c].host, bt.clocks[c].clock)
+		}
+		if i == len(bt.events) {
+			break
+		}
 		if bt.keep == nil || bt.keep[i] {
 			if err := r.netmon.Event(&bt.events[i]); err != nil {
 				return err

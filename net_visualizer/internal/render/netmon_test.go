@@ -22,95 +22,26 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden .netmon files")
 
-// readV3 feeds a trace to n: connection lines through trace.Parser, proc and clock lines
-// through v3Line. TEMPORARY: once the trace package decodes proc and clock lines (branch
-// issue11-input), this becomes a plain loop over its events.
+// readV3 feeds a trace to n as the reader does: connection lines as events, proc and clock
+// lines as n's process facts and clock, in line order.
 func readV3(t *testing.T, n *NetMon, data []byte) {
 	t.Helper()
 	var ps trace.Parser
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for line := 1; sc.Scan(); line++ {
-		if v3Line(t, n, sc.Text()) {
-			continue
-		}
 		var ev trace.Event
 		kind, err := ps.Parse(sc.Bytes(), &ev)
 		require.NoError(t, err, "line %d", line)
-		if kind == trace.EventLine {
+		switch kind {
+		case trace.EventLine:
 			require.NoError(t, n.Event(&ev), "line %d", line)
+		case trace.ProcLine:
+			n.Proc(ev.Host, ev.PID, ev.Proc)
+		case trace.ClockLine:
+			n.Clock(ev.Host, ev.ClockOf())
 		}
 	}
 	require.NoError(t, n.Flush())
-}
-
-// v3Line is a TEMPORARY test helper (see readV3), not a reader of the format: it takes the
-// proc and clock lines of this package's testdata, written by its author, and fails on
-// anything else.
-func v3Line(t *testing.T, n *NetMon, line string) bool {
-	t.Helper()
-	if rest, ok := strings.CutPrefix(line, "# clock monotonic="); ok {
-		mono, real, ok := strings.Cut(rest, " realtime=")
-		require.True(t, ok)
-		m, err := strconv.ParseUint(mono, 10, 64)
-		require.NoError(t, err)
-		r, err := time.Parse(time.RFC3339Nano, real)
-		require.NoError(t, err)
-		n.Clock("", trace.Clock{MonotonicNS: m, RealtimeNS: r.UnixNano()})
-		return true
-	}
-	rest, ok := strings.CutPrefix(line, "proc ")
-	if !ok {
-		return false
-	}
-	meta, args, ok := strings.Cut(rest, "args=")
-	require.True(t, ok)
-	var p trace.Proc
-	var pid uint32
-	num := func(s string) uint64 {
-		v, err := strconv.ParseUint(s, 0, 64)
-		require.NoError(t, err, s)
-		return v
-	}
-	for _, kv := range strings.Fields(meta) {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "pid":
-			pid = uint32(num(v))
-		case "ppid":
-			p.PPID = uint32(num(v))
-		case "uid":
-			p.UID = uint32(num(v))
-		case "euid":
-			p.EUID = uint32(num(v))
-		case "gid":
-			p.GID = uint32(num(v))
-		case "egid":
-			p.EGID = uint32(num(v))
-		case "auid":
-			p.AUID = uint32(num(v))
-		case "cap_effective":
-			p.CapEffective = num(v)
-		case "cap_permitted":
-			p.CapPermitted = num(v)
-		case "cap_inheritable":
-			p.CapInheritable = num(v)
-		case "secureexec":
-			p.SecureExec = v == "1"
-		case "start":
-			p.StartNS = num(v)
-		case "cgroup":
-			p.Cgroup = num(v)
-		case "container":
-			p.Container = v
-		case "exe_path":
-			p.ExePath = unescape(v)
-		}
-	}
-	for _, a := range strings.Split(args, " ") {
-		p.Args = append(p.Args, unescape(a))
-	}
-	n.Proc("", pid, &p)
-	return true
 }
 
 // TestNetMonGolden: testdata/netmon.trace (proc lines, a clock line, opens and closes over
