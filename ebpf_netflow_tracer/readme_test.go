@@ -2,6 +2,7 @@ package tracer_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"image/png"
 	"net"
 	"os"
@@ -51,7 +52,8 @@ func readmeLivePipelines(t *testing.T, root string) []string {
 // net_visualizer the binary `go install ./net_visualizer` makes and the real sudo; makes
 // loopback connections; then stops it as a terminal's Ctrl-C does, with SIGINT to the whole
 // process group. Every command of the pipeline must exit 0 and graph.png must be a picture
-// of a graph, larger than the picture of an empty one.
+// of a graph, larger than the picture of an empty one; a -format netmon pipeline instead
+// writes one TcpConnectionEstablish event per connect.
 func TestLiveReadmePipelines(t *testing.T) {
 	requireBPF(t)
 	if _, err := exec.LookPath("sudo"); err != nil {
@@ -126,6 +128,20 @@ func TestLiveReadmePipelines(t *testing.T) {
 			require.NoError(t, cmd.Wait(), "every command of the pipeline exits 0 after Ctrl-C:\n%s", log())
 			t.Logf("stderr:\n%s", log())
 
+			if strings.Contains(line, "-format netmon") {
+				// NetMon events on stdout, no picture: the five connects to the listener.
+				port := ln.Addr().(*net.TCPAddr).Port
+				established := 0
+				for _, l := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+					var e netmonEvent
+					require.NoError(t, json.Unmarshal([]byte(l), &e), "a NetMon event: %s", l)
+					if e.Net.Type == "TcpConnectionEstablish" && int(e.Net.Dport) == port {
+						established++
+					}
+				}
+				assert.Equal(t, 5, established, "one TcpConnectionEstablish per connect:\n%s", stdout.String())
+				return
+			}
 			graph := filepath.Join(dir, "graph.png")
 			data, err := os.ReadFile(graph)
 			require.NoError(t, err, "Ctrl-C must leave graph.png")

@@ -212,7 +212,9 @@ func unescapeTrunc(b []byte) (string, bool) {
 	if bytes.HasSuffix(b, []byte("...")) {
 		return unescape(b[:len(b)-3]), true
 	}
-	return unescape(b), false
+	// A path deeper than the tracer reads keeps its "..." in front (".../lib/x/bin/prog"):
+	// a full path starts with "/", so this cannot be a real one.
+	return unescape(b), bytes.HasPrefix(b, []byte(".../"))
 }
 
 // unescape undoes Escape's \xNN; any other backslash stays as it is.

@@ -125,3 +125,24 @@ func TestNetMonProcess(t *testing.T) {
 	assert.Equal(t, ev.Comm, again.Comm)
 	assert.Equal(t, uint32(4012), again.PID)
 }
+
+// TestProcPathCut: the tracer cuts a deep path at its top (".../") and a long last
+// component at its end ("..."); both are read as cut short, the path as printed.
+func TestProcPathCut(t *testing.T) {
+	for _, c := range []struct {
+		line, path string
+	}{
+		{"proc pid=7 exe_path=.../lib/x/bin/prog args=prog", ".../lib/x/bin/prog"},
+		{"proc pid=7 exe_path=/usr/bin/verylongna... args=prog", "/usr/bin/verylongna"},
+	} {
+		var p Parser
+		var ev Event
+		kind, err := p.Parse([]byte(c.line), &ev)
+		if err != nil || kind != ProcLine {
+			t.Fatalf("%q: kind %v, %v", c.line, kind, err)
+		}
+		if ev.Proc.ExePath != c.path || !ev.Proc.ExeTruncated {
+			t.Errorf("%q: exe_path %q, truncated %v; want %q, true", c.line, ev.Proc.ExePath, ev.Proc.ExeTruncated, c.path)
+		}
+	}
+}

@@ -230,7 +230,9 @@ type Proc struct {
 	Container                                  string   // container=: "" when none
 	ExePath                                    string   // exe_path=, decoded (\xNN undone)
 	Args                                       []string // args=, decoded, argv[0] first
-	// Truncated says exe_path= or args= ended in "..." (the tracer read no further).
+	// Truncated says exe_path= or args= was cut short by the tracer: args= ended in "...";
+	// exe_path= ended in "..." (cut in its last component) or starts with ".../" (its top
+	// left out; ExePath keeps that "...").
 	ExeTruncated, ArgsTruncated bool
 }
 
