@@ -241,32 +241,18 @@ func netmonArgs(args []string) string {
 	return strings.TrimRightFunc(strings.Join(args[1:], " "), unicode.IsSpace)
 }
 
-// capNames are the capabilities NetMon names, by bit number (linux/capability.h).
-var capNames = [...]string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-	"CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-	"CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-	"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-	"CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-	"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-	"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-	"CAP_CHECKPOINT_RESTORE"}
-
-// allCaps is every capability NetMon names: it prints that set as "ALL_CAPS".
-const allCaps = 1<<len(capNames) - 1
-
 // Capabilities writes a capability mask as NetMon does: "ALL_CAPS" for every capability it
 // knows, else the names of the capabilities held, in bit order, joined by " | ", then any
 // bits beyond them in hexadecimal ("0x20000000000"); "" for none.
 func Capabilities(mask uint64) string {
-	if mask == allCaps {
+	if mask == trace.AllCaps {
 		return "ALL_CAPS"
 	}
 	var parts []string
-	for m := mask & allCaps; m != 0; m &= m - 1 {
-		parts = append(parts, capNames[bits.TrailingZeros64(m)])
+	for m := mask & trace.AllCaps; m != 0; m &= m - 1 {
+		parts = append(parts, trace.CapName(bits.TrailingZeros64(m)))
 	}
-	if rest := mask &^ allCaps; rest != 0 {
+	if rest := mask &^ trace.AllCaps; rest != 0 {
 		parts = append(parts, fmt.Sprintf("0x%x", rest))
 	}
 	return strings.Join(parts, " | ")

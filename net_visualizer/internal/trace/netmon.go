@@ -140,6 +140,19 @@ var capNames = [...]string{"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER",
 // allCaps is every capability this list knows: NetMon's "ALL_CAPS".
 const allCaps = 1<<len(capNames) - 1
 
+// AllCaps is the mask of every capability NetMon names (its "ALL_CAPS"), bits 0 to
+// CAP_CHECKPOINT_RESTORE.
+const AllCaps uint64 = allCaps
+
+// CapName is capability bit i's name as NetMon prints it ("CAP_NET_RAW"); "" past the
+// capabilities NetMon names.
+func CapName(i int) string {
+	if i < 0 || i >= len(capNames) {
+		return ""
+	}
+	return "CAP_" + capNames[i]
+}
+
 // capSet reads a capability set: a number, "" (none), "ALL_CAPS", or names (CAP_NET_RAW or
 // NET_RAW) separated by "|", "," or spaces. A name this list does not know is an error.
 func capSet(raw json.RawMessage) (uint64, error) {
