@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -324,70 +325,103 @@ func plural(n int, what string) string {
 func dotText(s string) string { return strings.ReplaceAll(s, "&", "&amp;") }
 
 // DOT writes g as a Graphviz digraph. Identical graphs give identical bytes. Nodes of
-// different hosts (host=, or HOST=FILE inputs) are drawn in one cluster per host.
+// different hosts (host=, or HOST=FILE inputs) are drawn in one cluster per host. It is
+// written as g is walked (dotWriter), in the layout github.com/emicklei/dot gave it.
 func DOT(w io.Writer, g *graph.Graph) error {
-	d := dot.NewGraph(dot.Directed)
-	d.ID("netflow")
-	d.Attr("rankdir", "LR")
-	d.Attr("label", dotText(Title(g)))
-	d.Attr("labelloc", "t")
-	d.Attr("fontname", "Helvetica")
-	clusters := map[string]*dot.Graph{}
+	bw := bufio.NewWriter(w)
+	d := &dotWriter{w: bw}
+	// Clusters in the order their hosts first appear among the nodes; each takes a number
+	// before the nodes do (n1, n2, ... come after cluster_s1, cluster_s2, ...).
+	cluster := map[string]int{}
+	var hosts []string
 	for i := range g.Nodes {
-		if h := g.Nodes[i].Host; h != "" && clusters[h] == nil {
-			c := d.Subgraph(fmt.Sprintf("cluster_%d", len(clusters)+1), dot.ClusterOption{})
-			c.Attr("label", dotText("host "+labelText(h)))
-			c.Attr("fontname", "Helvetica")
-			c.Attr("style", "rounded")
-			clusters[h] = c
+		if h := g.Nodes[i].Host; h != "" && cluster[h] == 0 {
+			hosts = append(hosts, h)
+			cluster[h] = len(hosts)
 		}
 	}
-	nodes := make([]dot.Node, len(g.Nodes))
+	seq := func(i int) int { return len(hosts) + i + 1 }
+	d.open("digraph netflow")
+	// Clusters in the order of their names "cluster_1", "cluster_2", ... as strings.
+	order := make([]int, len(hosts))
+	for i := range order {
+		order[i] = i + 1
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(strconv.Itoa(a), strconv.Itoa(b)) })
+	byHost := make([][]int, len(hosts)+1) // node indexes per cluster, 0: no host
 	for i := range g.Nodes {
-		n := &g.Nodes[i]
-		parent := d
-		if n.Host != "" {
-			parent = clusters[n.Host]
-		}
-		// emicklei/dot writes nodes sorted by this id and names them by creation order;
-		// zero-padded ids make both the order of g.Nodes.
-		dn := parent.Node(fmt.Sprintf("%09d", i)).Label(dotText(NodeLabel(n, "\n"))).Attr("fontname", "Helvetica")
-		if n.Kind == graph.Process {
-			dn.Attr("shape", "box").Attr("style", "rounded,filled").Attr("fillcolor", "#dbe9f6")
-			if n.PIDCount > 1 {
-				dn.Attr("peripheries", "2")
+		c := cluster[g.Nodes[i].Host]
+		byHost[c] = append(byHost[c], i)
+	}
+	writeNodes := func(c int) {
+		for _, i := range byHost[c] {
+			n := &g.Nodes[i]
+			d.set("label", dotText(NodeLabel(n, "\n")))
+			d.set("fontname", "Helvetica")
+			if n.Kind == graph.Process {
+				d.set("shape", "box")
+				d.set("style", "rounded,filled")
+				d.set("fillcolor", "#dbe9f6")
+				if n.PIDCount > 1 {
+					d.set("peripheries", "2")
+				}
+			} else {
+				d.set("shape", "ellipse")
+				d.set("style", "dashed")
+				d.set("color", "#666666")
 			}
-		} else {
-			dn.Attr("shape", "ellipse").Attr("style", "dashed").Attr("color", "#666666")
+			d.node(seq(i))
 		}
-		nodes[i] = dn
 	}
+	for _, c := range order {
+		d.open("subgraph cluster_s" + strconv.Itoa(c))
+		d.set("label", dotText("host "+labelText(hosts[c-1])))
+		d.set("fontname", "Helvetica")
+		d.set("style", "rounded")
+		d.flushAttrs(false)
+		d.newline()
+		writeNodes(c)
+		d.close()
+	}
+	d.set("rankdir", "LR")
+	d.set("label", dotText(Title(g)))
+	d.set("labelloc", "t")
+	d.set("fontname", "Helvetica")
+	d.flushAttrs(false)
+	d.newline()
+	writeNodes(0)
 	for i := range g.Edges {
 		e := &g.Edges[i]
-		de := d.Edge(nodes[e.From], nodes[e.To]).Label(dotText(EdgeLabel(e, "\n"))).Attr("fontname", "Helvetica")
+		d.set("label", dotText(EdgeLabel(e, "\n")))
+		d.set("fontname", "Helvetica")
 		switch {
 		case e.Diff == "added":
-			de.Attr("color", "#1a9850").Attr("fontcolor", "#1a9850")
+			d.set("color", "#1a9850")
+			d.set("fontcolor", "#1a9850")
 		case e.Diff == "removed":
-			de.Attr("color", "#999999").Attr("fontcolor", "#999999").Attr("style", "dotted")
+			d.set("color", "#999999")
+			d.set("fontcolor", "#999999")
+			d.set("style", "dotted")
 		case e.Failed:
-			de.Attr("color", "red").Attr("fontcolor", "red")
+			d.set("color", "red")
+			d.set("fontcolor", "red")
 		case e.Life != nil && e.Life.Retransmits > 0:
-			de.Attr("color", warning).Attr("fontcolor", warning)
+			d.set("color", warning)
+			d.set("fontcolor", warning)
 		}
 		if e.Failed || e.Diff != "removed" && allPreexisting(e) {
-			de.Attr("style", "dashed")
+			d.set("style", "dashed")
 		}
 		switch {
 		case e.Life != nil && e.Life.BytesToServer+e.Life.BytesToClient >= 2048:
 			// By the bytes moved, in KiB, when they are known.
-			de.Attr("penwidth", fmt.Sprintf("%.1f", penWidth(sat(e.Life.BytesToServer, e.Life.BytesToClient)/1024)))
+			d.set("penwidth", fmt.Sprintf("%.1f", penWidth(sat(e.Life.BytesToServer, e.Life.BytesToClient)/1024)))
 		case e.Connections > 1 && (e.Life == nil || e.Life.BytesToServer+e.Life.BytesToClient == 0):
-			de.Attr("penwidth", fmt.Sprintf("%.1f", penWidth(e.Connections)))
+			d.set("penwidth", fmt.Sprintf("%.1f", penWidth(e.Connections)))
 		}
+		d.edge(seq(e.From), seq(e.To))
 	}
-	bw := bufio.NewWriter(w)
-	d.Write(bw)
+	d.close()
 	return bw.Flush()
 }
 
@@ -546,55 +580,89 @@ func (je *jsonEdge) setLife(l *graph.Life) {
 	}
 }
 
-// JSON writes g in the JSON shape the README documents.
+// JSON writes g in the JSON shape the README documents: one node and one edge at a time,
+// never the whole document in memory, in the bytes an indented encoding/json Encoder gives
+// the whole (TestJSONMatchesEncoder).
 func JSON(w io.Writer, g *graph.Graph) error {
-	out := jsonGraph{Nodes: make([]jsonNode, 0, len(g.Nodes)), Edges: make([]jsonEdge, 0, len(g.Edges)),
-		Stats: g.Stats, Incomplete: g.Stats.Lost > 0 || (g.Stats.Old != nil && g.Stats.Old.Lost > 0)}
-	for i := range g.Nodes {
-		n := &g.Nodes[i]
-		jn := jsonNode{ID: n.ID, Kind: n.Kind.String(), Host: Text(n.Host)}
-		if n.Kind == graph.Process {
-			comm := Text(n.Comm)
-			jn.PID, jn.Comm, jn.PIDs, jn.PIDCount = n.PID, &comm, n.PIDs, n.PIDCount
-			jn.Proc = newJSONProc(n.Proc)
-			if len(n.Attrs) > 0 {
-				jn.Attrs = make(map[string]string, len(n.Attrs))
-				for _, a := range n.Attrs {
-					if _, dup := jn.Attrs[Text(a.Key)]; !dup {
-						jn.Attrs[Text(a.Key)] = Text(a.Value)
-					}
-				}
-			}
-		} else {
-			jn.Addr, jn.Label, jn.DNS = n.AddrString(), Text(n.Label), Text(n.DNS)
-		}
-		out.Nodes = append(out.Nodes, jn)
-	}
-	for _, e := range g.Edges {
-		je := jsonEdge{From: g.Nodes[e.From].ID, To: g.Nodes[e.To].ID,
-			Connections: e.Connections, Ports: e.Ports, Failed: e.Failed, Diff: e.Diff}
-		known := false
-		for _, p := range e.Ports {
-			svc := names.Service(p)
-			known = known || svc != ""
-			je.Services = append(je.Services, svc)
-		}
-		if !known {
-			je.Services = nil
-		}
-		je.setLife(e.Life)
-		if e.Life != nil {
-			je.Preexisting = e.Life.Preexisting
-		}
-		out.Edges = append(out.Edges, je)
-	}
 	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
+	var err error
+	// item writes v, indented as an element of a top-level array, after sep.
+	item := func(sep string, v any) {
+		if err != nil {
+			return
+		}
+		var b []byte
+		if b, err = json.MarshalIndent(v, "    ", "  "); err == nil {
+			bw.WriteString(sep)
+			bw.Write(b)
+		}
+	}
+	array := func(name string, n int, each func(i int) any) {
+		bw.WriteString("  \"" + name + "\": [")
+		for i := 0; i < n; i++ {
+			sep := ",\n    "
+			if i == 0 {
+				sep = "\n    "
+			}
+			item(sep, each(i))
+		}
+		if n > 0 {
+			bw.WriteString("\n  ")
+		}
+		bw.WriteString("],\n")
+	}
+	bw.WriteString("{\n")
+	array("nodes", len(g.Nodes), func(i int) any { return newJSONNode(&g.Nodes[i]) })
+	array("edges", len(g.Edges), func(i int) any { return newJSONEdge(g, &g.Edges[i]) })
+	if err != nil {
 		return err
 	}
+	stats, err := json.MarshalIndent(g.Stats, "  ", "  ")
+	if err != nil {
+		return err
+	}
+	incomplete := g.Stats.Lost > 0 || (g.Stats.Old != nil && g.Stats.Old.Lost > 0)
+	fmt.Fprintf(bw, "  \"stats\": %s,\n  \"incomplete\": %t\n}\n", stats, incomplete)
 	return bw.Flush()
+}
+
+func newJSONNode(n *graph.Node) *jsonNode {
+	jn := &jsonNode{ID: n.ID, Kind: n.Kind.String(), Host: Text(n.Host)}
+	if n.Kind == graph.Process {
+		comm := Text(n.Comm)
+		jn.PID, jn.Comm, jn.PIDs, jn.PIDCount = n.PID, &comm, n.PIDs, n.PIDCount
+		jn.Proc = newJSONProc(n.Proc)
+		if len(n.Attrs) > 0 {
+			jn.Attrs = make(map[string]string, len(n.Attrs))
+			for _, a := range n.Attrs {
+				if _, dup := jn.Attrs[Text(a.Key)]; !dup {
+					jn.Attrs[Text(a.Key)] = Text(a.Value)
+				}
+			}
+		}
+	} else {
+		jn.Addr, jn.Label, jn.DNS = n.AddrString(), Text(n.Label), Text(n.DNS)
+	}
+	return jn
+}
+
+func newJSONEdge(g *graph.Graph, e *graph.Edge) *jsonEdge {
+	je := &jsonEdge{From: g.Nodes[e.From].ID, To: g.Nodes[e.To].ID,
+		Connections: e.Connections, Ports: e.Ports, Failed: e.Failed, Diff: e.Diff}
+	known := false
+	for _, p := range e.Ports {
+		svc := names.Service(p)
+		known = known || svc != ""
+		je.Services = append(je.Services, svc)
+	}
+	if !known {
+		je.Services = nil
+	}
+	je.setLife(e.Life)
+	if e.Life != nil {
+		je.Preexisting = e.Life.Preexisting
+	}
+	return je
 }
 
 // ErrNoGraphviz is returned when a picture is asked for and Graphviz's dot is not installed.
