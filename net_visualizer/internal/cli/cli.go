@@ -233,6 +233,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	g := final()
+	// The graph is all that is left to write: let the accumulator go before rendering, so
+	// that a big graph is not held twice.
+	rd.b = nil
 	if err := writeOutput(context.Background(), g, o, stdout); err != nil {
 		return err
 	}

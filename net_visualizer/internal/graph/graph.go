@@ -256,6 +256,10 @@ type Builder struct {
 	// label become one node. ok false keeps the address as it is.
 	ExternalLabel func(a netip.Addr) (label string, ok bool)
 
+	// base is, in a view (see Graph), the edges of the builder it was made from; edges
+	// then holds only those the view added or changed.
+	base map[edgeKey]*edgeData
+
 	aggs map[connKey]*aggregated // aggregated lines, by client address and server
 
 	ends          []endRec         // connection ends with conn=
@@ -423,7 +427,7 @@ func (b *Builder) addEdgeKey(k edgeKey, port uint16, n uint64) *edgeData {
 	slot := &b.edgeCache[(uint32(from)*2654435761^uint32(to)*40503)%uint32(len(b.edgeCache))]
 	e := slot.data
 	if e == nil || slot.key != k {
-		if e = b.edges[k]; e == nil {
+		if e = b.edge(k); e == nil {
 			e = &edgeData{}
 			b.edges[k] = e
 		}
@@ -432,6 +436,20 @@ func (b *Builder) addEdgeKey(k edgeKey, port uint16, n uint64) *edgeData {
 	e.conns += n
 	if !slices.Contains(e.ports, port) {
 		e.ports = append(e.ports, port)
+	}
+	return e
+}
+
+// edge is the data of edge k, nil if there is none. In a view (see Graph) an edge of the
+// builder it was made from is copied into the view the first time it is asked for, so that
+// the view can add to it: the builder's edges are shared, never changed.
+func (b *Builder) edge(k edgeKey) *edgeData {
+	e := b.edges[k]
+	if e == nil && b.base != nil {
+		if be := b.base[k]; be != nil {
+			e = &edgeData{conns: be.conns, ports: slices.Clip(be.ports), life: be.life.clone()}
+			b.edges[k] = e
+		}
 	}
 	return e
 }
@@ -514,7 +532,7 @@ func (b *Builder) aggFor(key connKey, host uint32) *aggregated {
 
 // attachLife adds l to the Life of an edge already drawn in the view.
 func (b *Builder) attachLife(k edgeKey, l *Life) {
-	e := b.edges[k]
+	e := b.edge(k)
 	if e == nil || l == nil {
 		return
 	}
@@ -1104,15 +1122,15 @@ type Graph struct {
 // Graph returns the graph of everything added so far. Connections still waiting for their
 // other side are drawn as unmatched; the builder itself is not changed, so adding may go on.
 func (b *Builder) Graph() *Graph {
-	edges := make(map[edgeKey]*edgeData, len(b.edges)+len(b.pending))
-	for k, e := range b.edges {
-		edges[k] = &edgeData{conns: e.conns, ports: slices.Clone(e.ports), life: e.life.clone()}
-	}
+	// The view adds what is still waiting, the aggregates and the ends with conn= to the
+	// builder's edges, copying only the edges it changes (Builder.edge): a copy of every
+	// edge would double the memory of a graph of a million edges.
+	edges := make(map[edgeKey]*edgeData)
 	index := make(map[nodeKey]nodeID, len(b.index))
 	for k, v := range b.index {
 		index[k] = v
 	}
-	view := &Builder{keys: slices.Clone(b.keys), attrs: slices.Clone(b.attrs), index: index, edges: edges,
+	view := &Builder{keys: slices.Clone(b.keys), attrs: slices.Clone(b.attrs), index: index, edges: edges, base: b.edges,
 		hostNames: b.hostNames, conns: b.conns, ends: slices.Clone(b.ends), repeats: b.repeats,
 		recentMatched: b.recentMatched}
 	for k, p := range b.pending {
@@ -1150,9 +1168,19 @@ func (b *Builder) Graph() *Graph {
 		}
 		nodes[id] = n
 	}
-	var out []Edge
+	// Ports and Life are shared with the builder where the view did not change an edge:
+	// Finish changes neither (and a slice clipped to its length cannot be appended to in place).
+	out := make([]Edge, 0, len(b.edges)+len(view.edges))
+	edge := func(k edgeKey, e *edgeData) Edge {
+		return Edge{From: int(k.from()), To: int(k.to()), Connections: e.conns, Ports: slices.Clip(e.ports), Failed: k.failed(), Life: e.life}
+	}
+	for k, e := range b.edges {
+		if _, changed := view.edges[k]; !changed {
+			out = append(out, edge(k, e))
+		}
+	}
 	for k, e := range view.edges {
-		out = append(out, Edge{From: int(k.from()), To: int(k.to()), Connections: e.conns, Ports: e.ports, Failed: k.failed(), Life: e.life})
+		out = append(out, edge(k, e))
 	}
 	g := Finish(nodes, out)
 	g.Stats.Events, g.Stats.Connections, g.Stats.Lost, g.Stats.Repeats = b.events, view.conns, b.lost, view.repeats
@@ -1161,7 +1189,9 @@ func (b *Builder) Graph() *Graph {
 
 // Finish makes a Graph of nodes and edges (From and To index nodes): equal nodes are merged
 // and edges between the same nodes with them, nodes on no edge are dropped, and both are put
-// in their canonical order with ids n1, n2, ...
+// in their canonical order with ids n1, n2, ... Finish takes edges: the slice becomes the
+// graph's, reordered and rewritten; what Ports and Life point to is never changed (shared
+// with the caller, copied where merged or sorted).
 func Finish(nodes []Node, edges []Edge) *Graph {
 	// Merge equal nodes (externals that got the same label, say).
 	canon := make([]int, len(nodes))
@@ -1175,28 +1205,11 @@ func Finish(nodes []Node, edges []Edge) *Graph {
 		seen[id] = i
 		canon[i] = i
 	}
-	type ek struct {
-		from, to int
-		failed   bool
-		diff     string
-	}
-	merged := make(map[ek]*Edge, len(edges))
 	used := make([]bool, len(nodes))
-	for _, e := range edges {
-		k := ek{canon[e.From], canon[e.To], e.Failed, e.Diff}
-		used[k.from], used[k.to] = true, true
-		m := merged[k]
-		if m == nil {
-			m = &Edge{From: k.from, To: k.to, Failed: e.Failed, Diff: e.Diff}
-			merged[k] = m
-		}
-		m.Connections += e.Connections
-		m.Life = m.Life.merge(e.Life)
-		for _, p := range e.Ports {
-			if !slices.Contains(m.Ports, p) {
-				m.Ports = append(m.Ports, p)
-			}
-		}
+	for i := range edges {
+		e := &edges[i]
+		e.From, e.To = canon[e.From], canon[e.To]
+		used[e.From], used[e.To] = true, true
 	}
 	var order []int
 	for i := range nodes {
@@ -1215,30 +1228,67 @@ func Finish(nodes []Node, edges []Edge) *Graph {
 			g.Stats.Processes += max(g.Nodes[i].PIDCount, 1) // a group counts its processes
 		}
 	}
-	for _, m := range merged {
-		e := *m
-		e.From, e.To = pos[e.From], pos[e.To]
-		slices.Sort(e.Ports)
-		if e.Life != nil {
-			slices.Sort(e.Life.ConnectUS)
-			slices.Sort(e.Life.DurUS)
-		}
-		g.Edges = append(g.Edges, e)
+	for i := range edges {
+		edges[i].From, edges[i].To = pos[edges[i].From], pos[edges[i].To]
 	}
-	slices.SortFunc(g.Edges, func(a, c Edge) int {
-		if r := cmp.Compare(a.From, c.From); r != 0 {
-			return r
+	// Sorted, the edges between the same nodes (same failed and diff) are neighbours:
+	// merge each run into its first.
+	slices.SortFunc(edges, func(a, c Edge) int { return compareEdges(&a, &c) })
+	out := edges[:0]
+	for i := 0; i < len(edges); {
+		m := edges[i]
+		j := i + 1
+		for ; j < len(edges) && compareEdges(&m, &edges[j]) == 0; j++ {
+			if j == i+1 {
+				m.Ports, m.Life = slices.Clone(m.Ports), m.Life.clone()
+			}
+			e := &edges[j]
+			m.Connections += e.Connections
+			m.Life = m.Life.merge(e.Life)
+			m.Ports = append(m.Ports, e.Ports...)
 		}
-		if r := cmp.Compare(a.To, c.To); r != 0 {
-			return r
+		if !isSortedSet(m.Ports) {
+			m.Ports = slices.Clone(m.Ports)
+			slices.Sort(m.Ports)
+			m.Ports = slices.Compact(m.Ports)
 		}
-		if r := cmp.Compare(boolInt(a.Failed), boolInt(c.Failed)); r != 0 {
-			return r
+		if l := m.Life; l != nil && !(slices.IsSorted(l.ConnectUS) && slices.IsSorted(l.DurUS)) {
+			l = l.clone()
+			slices.Sort(l.ConnectUS)
+			slices.Sort(l.DurUS)
+			m.Life = l
 		}
-		return cmp.Compare(a.Diff, c.Diff)
-	})
+		out = append(out, m)
+		i = j
+	}
+	clear(edges[len(out):]) // what the merged edges pointed to
+	g.Edges = out
 	g.Stats.Edges = len(g.Edges)
 	return g
+}
+
+// compareEdges orders edges by from and to node, then failed, then diff.
+func compareEdges(a, c *Edge) int {
+	if r := cmp.Compare(a.From, c.From); r != 0 {
+		return r
+	}
+	if r := cmp.Compare(a.To, c.To); r != 0 {
+		return r
+	}
+	if r := cmp.Compare(boolInt(a.Failed), boolInt(c.Failed)); r != 0 {
+		return r
+	}
+	return cmp.Compare(a.Diff, c.Diff)
+}
+
+// isSortedSet says whether ports ascend strictly (sorted, no port twice).
+func isSortedSet(ports []uint16) bool {
+	for i := 1; i < len(ports); i++ {
+		if ports[i-1] >= ports[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func boolInt(b bool) int {
