@@ -1106,10 +1106,30 @@ type Edge struct {
 	Connections uint64
 	Ports       []uint16 // server ports, ascending
 	Failed      bool
-	Diff        string // set by Diff: "added", "removed", or "" when in both
+	Diff        Change // set by Diff: Added, Removed, or Same when in both
 	// Life sums the close lines of the edge's connections; nil when none of them has close
 	// tracing (no conn=, no close line).
 	Life *Life
+}
+
+// Change is what Diff says of an edge. One byte: a graph holds a million edges.
+type Change uint8
+
+const (
+	Same    Change = iota // in both graphs (or not a diff)
+	Added                 // only in the new graph
+	Removed               // only in the old graph
+)
+
+// String is the word the outputs show: "", "added" or "removed".
+func (c Change) String() string {
+	switch c {
+	case Added:
+		return "added"
+	case Removed:
+		return "removed"
+	}
+	return ""
 }
 
 // Graph is a finished, sorted graph: same events in, same Graph out.

@@ -67,8 +67,8 @@ func recount(before Stats, g *Graph) Stats {
 	return s
 }
 
-// Diff is the union of two graphs with every edge marked: "added" (only in new), "removed"
-// (only in old), or "" (in both; its counts are new's). Its Stats are new's, with old's in
+// Diff is the union of two graphs with every edge marked: Added (only in new), Removed
+// (only in old), or Same (in both; its counts are new's). Its Stats are new's, with old's in
 // Stats.Old. Nodes are the same node when they
 // have the same identity: for captures taken at different times, group processes by name
 // (-group-by comm) so that new pids do not make every edge new.
@@ -89,14 +89,14 @@ func Diff(old, new *Graph) *Graph {
 		k := key{new.Nodes[e.From].identity(), new.Nodes[e.To].identity(), e.Failed}
 		inNew[k] = true
 		if !inOld[k] {
-			e.Diff = "added"
+			e.Diff = Added
 		}
 		edges = append(edges, e)
 	}
 	for _, e := range old.Edges {
 		if !inNew[key{old.Nodes[e.From].identity(), old.Nodes[e.To].identity(), e.Failed}] {
 			e.From, e.To = e.From+len(new.Nodes), e.To+len(new.Nodes)
-			e.Diff = "removed"
+			e.Diff = Removed
 			edges = append(edges, e)
 		}
 	}

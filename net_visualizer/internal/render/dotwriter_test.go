@@ -57,16 +57,16 @@ func emickleiDOT(w io.Writer, g *graph.Graph) error {
 		e := &g.Edges[i]
 		de := d.Edge(nodes[e.From], nodes[e.To]).Label(dotText(EdgeLabel(e, "\n"))).Attr("fontname", "Helvetica")
 		switch {
-		case e.Diff == "added":
+		case e.Diff == graph.Added:
 			de.Attr("color", "#1a9850").Attr("fontcolor", "#1a9850")
-		case e.Diff == "removed":
+		case e.Diff == graph.Removed:
 			de.Attr("color", "#999999").Attr("fontcolor", "#999999").Attr("style", "dotted")
 		case e.Failed:
 			de.Attr("color", "red").Attr("fontcolor", "red")
 		case e.Life != nil && e.Life.Retransmits > 0:
 			de.Attr("color", warning).Attr("fontcolor", warning)
 		}
-		if e.Failed || e.Diff != "removed" && allPreexisting(e) {
+		if e.Failed || e.Diff != graph.Removed && allPreexisting(e) {
 			de.Attr("style", "dashed")
 		}
 		switch {
@@ -118,7 +118,7 @@ func randomGraph(r *rand.Rand) *graph.Graph {
 		for j, np := 0, 1+r.Intn(8); j < np; j++ {
 			e.Ports = append(e.Ports, uint16(r.Intn(10000)))
 		}
-		e.Diff = []string{"", "", "added", "removed"}[r.Intn(4)]
+		e.Diff = []graph.Change{graph.Same, graph.Same, graph.Added, graph.Removed}[r.Intn(4)]
 		if r.Intn(2) == 0 {
 			e.Life = &graph.Life{BytesToServer: uint64(r.Intn(1 << 20)), BytesToClient: uint64(r.Intn(3000)), Retransmits: uint64(r.Intn(3)),
 				Closed: graph.Closed{Client: uint64(r.Intn(3)), Reset: uint64(r.Intn(2))}, Open: uint64(r.Intn(2)), Closes: 1,

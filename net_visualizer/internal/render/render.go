@@ -187,8 +187,8 @@ func EdgeLabel(e *graph.Edge, sep string) string {
 			b.WriteString(sep + line)
 		}
 	}
-	if e.Diff != "" {
-		b.WriteString(sep + e.Diff)
+	if e.Diff != graph.Same {
+		b.WriteString(sep + e.Diff.String())
 	}
 	return b.String()
 }
@@ -289,9 +289,9 @@ func Title(g *graph.Graph) string {
 	var added, removed int
 	for _, e := range g.Edges {
 		switch e.Diff {
-		case "added":
+		case graph.Added:
 			added++
-		case "removed":
+		case graph.Removed:
 			removed++
 		}
 	}
@@ -395,10 +395,10 @@ func DOT(w io.Writer, g *graph.Graph) error {
 		d.set("label", dotText(EdgeLabel(e, "\n")))
 		d.set("fontname", "Helvetica")
 		switch {
-		case e.Diff == "added":
+		case e.Diff == graph.Added:
 			d.set("color", "#1a9850")
 			d.set("fontcolor", "#1a9850")
-		case e.Diff == "removed":
+		case e.Diff == graph.Removed:
 			d.set("color", "#999999")
 			d.set("fontcolor", "#999999")
 			d.set("style", "dotted")
@@ -409,7 +409,7 @@ func DOT(w io.Writer, g *graph.Graph) error {
 			d.set("color", warning)
 			d.set("fontcolor", warning)
 		}
-		if e.Failed || e.Diff != "removed" && allPreexisting(e) {
+		if e.Failed || e.Diff != graph.Removed && allPreexisting(e) {
 			d.set("style", "dashed")
 		}
 		switch {
@@ -648,7 +648,7 @@ func newJSONNode(n *graph.Node) *jsonNode {
 
 func newJSONEdge(g *graph.Graph, e *graph.Edge) *jsonEdge {
 	je := &jsonEdge{From: g.Nodes[e.From].ID, To: g.Nodes[e.To].ID,
-		Connections: e.Connections, Ports: e.Ports, Failed: e.Failed, Diff: e.Diff}
+		Connections: e.Connections, Ports: e.Ports, Failed: e.Failed, Diff: e.Diff.String()}
 	known := false
 	for _, p := range e.Ports {
 		svc := names.Service(p)
