@@ -68,12 +68,6 @@ func (k edgeKey) from() nodeID { return nodeID(uint32(k) &^ (1 << 31)) }
 func (k edgeKey) to() nodeID   { return nodeID(k >> 32) }
 func (k edgeKey) failed() bool { return k&(1<<31) != 0 }
 
-type edgeData struct {
-	conns uint64
-	ports []uint16 // server ports, unsorted, distinct
-	life  *Life    // connections with close tracing, nil when none
-}
-
 // connKey is one TCP connection: its client end and its server end, as plain bytes so that
 // hashing it is cheap (IPv4 addresses are stored IPv4-mapped; zones are not part of it).
 type connKey struct {
@@ -214,8 +208,8 @@ type extSlot struct {
 }
 
 type edgeSlot struct {
-	key  edgeKey
-	data *edgeData
+	key edgeKey
+	pos int32 // its place in edgeSet.list, plus one (0: empty)
 }
 
 type procSlot struct {
@@ -239,7 +233,8 @@ type Builder struct {
 	keys    []nodeKey
 	attrs   [][]trace.Attr
 	index   map[nodeKey]nodeID
-	edges   map[edgeKey]*edgeData
+	edges   edgeSet     // the builder's
+	drawn   *drawnEdges // a view's (see graph), nil in the builder
 	pending map[connKey]pending
 
 	hosts     map[string]uint32
@@ -255,10 +250,6 @@ type Builder struct {
 	// ExternalLabel, if set, names an external address for Graph: externals with the same
 	// label become one node. ok false keeps the address as it is.
 	ExternalLabel func(a netip.Addr) (label string, ok bool)
-
-	// base is, in a view (see Graph), the edges of the builder it was made from; edges
-	// then holds only those the view added or changed.
-	base map[edgeKey]*edgeData
 
 	aggs map[connKey]*aggregated // aggregated lines, by client address and server
 
@@ -312,7 +303,6 @@ func (b *Builder) noteDNS(ev *trace.Event) {
 func New() *Builder {
 	b := &Builder{
 		index:     make(map[nodeKey]nodeID),
-		edges:     make(map[edgeKey]*edgeData),
 		pending:   make(map[connKey]pending),
 		hosts:     map[string]uint32{"": 0},
 		locals:    make(map[hostIP]struct{}),
@@ -422,36 +412,34 @@ func (b *Builder) addEdge(from, to nodeID, failed bool, port uint16, n uint64) {
 	b.addEdgeKey(makeEdgeKey(from, to, failed), port, n)
 }
 
-func (b *Builder) addEdgeKey(k edgeKey, port uint16, n uint64) *edgeData {
+// addEdgeKey counts n connections on edge k to server port port. In a view it returns the
+// edge; in the builder, nil.
+func (b *Builder) addEdgeKey(k edgeKey, port uint16, n uint64) *Edge {
+	if b.drawn != nil {
+		e := b.drawn.get(k)
+		if e == nil {
+			e = b.drawn.add(k, port)
+		} else {
+			addPort(e, port)
+		}
+		e.Connections += n
+		return e
+	}
 	from, to := k.from(), k.to()
 	slot := &b.edgeCache[(uint32(from)*2654435761^uint32(to)*40503)%uint32(len(b.edgeCache))]
-	e := slot.data
-	if e == nil || slot.key != k {
-		if e = b.edge(k); e == nil {
-			e = &edgeData{}
-			b.edges[k] = e
-		}
-		*slot = edgeSlot{k, e}
+	var p int32
+	if slot.pos > 0 && slot.key == k {
+		p = slot.pos - 1
+		b.edges.addPort(p, port)
+	} else if p = b.edges.find(k); p >= 0 {
+		b.edges.addPort(p, port)
+		*slot = edgeSlot{k, p + 1}
+	} else {
+		p = b.edges.add(k, port)
+		*slot = edgeSlot{k, p + 1}
 	}
-	e.conns += n
-	if !slices.Contains(e.ports, port) {
-		e.ports = append(e.ports, port)
-	}
-	return e
-}
-
-// edge is the data of edge k, nil if there is none. In a view (see Graph) an edge of the
-// builder it was made from is copied into the view the first time it is asked for, so that
-// the view can add to it: the builder's edges are shared, never changed.
-func (b *Builder) edge(k edgeKey) *edgeData {
-	e := b.edges[k]
-	if e == nil && b.base != nil {
-		if be := b.base[k]; be != nil {
-			e = &edgeData{conns: be.conns, ports: slices.Clip(be.ports), life: be.life.clone()}
-			b.edges[k] = e
-		}
-	}
-	return e
+	b.edges.at(p).conns += n
+	return nil
 }
 
 // external is node for external endpoints, through a small cache: a busy host talks to the
@@ -532,11 +520,11 @@ func (b *Builder) aggFor(key connKey, host uint32) *aggregated {
 
 // attachLife adds l to the Life of an edge already drawn in the view.
 func (b *Builder) attachLife(k edgeKey, l *Life) {
-	e := b.edge(k)
+	e := b.drawn.get(k)
 	if e == nil || l == nil {
 		return
 	}
-	e.life = l.merge(e.life)
+	e.Life = l.merge(e.Life)
 }
 
 func (b *Builder) aggregate(key connKey, host uint32, dir trace.Direction, proc nodeID, n uint64) {
@@ -928,10 +916,10 @@ func (b *Builder) drawEnds() {
 		}
 		e := b.addEdgeKey(r.edge, r.port, 1)
 		b.conns++
-		if e.life == nil {
-			e.life = &Life{}
+		if e.Life == nil {
+			e.Life = &Life{}
 		}
-		e.life.add(cl, sv, r.edge.failed())
+		e.Life.add(cl, sv, r.edge.failed())
 	}
 }
 
@@ -1141,18 +1129,28 @@ type Graph struct {
 
 // Graph returns the graph of everything added so far. Connections still waiting for their
 // other side are drawn as unmatched; the builder itself is not changed, so adding may go on.
-func (b *Builder) Graph() *Graph {
-	// The view adds what is still waiting, the aggregates and the ends with conn= to the
-	// builder's edges, copying only the edges it changes (Builder.edge): a copy of every
-	// edge would double the memory of a graph of a million edges.
-	edges := make(map[edgeKey]*edgeData)
-	index := make(map[nodeKey]nodeID, len(b.index))
-	for k, v := range b.index {
-		index[k] = v
-	}
-	view := &Builder{keys: slices.Clone(b.keys), attrs: slices.Clone(b.attrs), index: index, edges: edges, base: b.edges,
-		hostNames: b.hostNames, conns: b.conns, ends: slices.Clone(b.ends), repeats: b.repeats,
+// It copies the builder's edges once, into the graph's Edges.
+func (b *Builder) Graph() *Graph { return b.graph(false) }
+
+// Final is Graph for the last time: it takes the builder's edges instead of copying them,
+// so that the graph of a million edges is not held twice. The builder is not usable after.
+func (b *Builder) Final() *Graph { return b.graph(true) }
+
+// graph draws the graph: a view of the builder adds what is still waiting, the aggregates
+// and the ends with conn= to its edges and nodes, copies of the builder's unless take, when
+// the view takes the builder's own.
+func (b *Builder) graph(take bool) *Graph {
+	edges := b.edges.drawn(take)
+	view := &Builder{keys: b.keys, attrs: b.attrs, index: b.index, drawn: &edges,
+		hostNames: b.hostNames, conns: b.conns, ends: b.ends, repeats: b.repeats,
 		recentMatched: b.recentMatched}
+	if !take {
+		view.keys, view.attrs, view.ends = slices.Clone(b.keys), slices.Clone(b.attrs), slices.Clone(b.ends)
+		view.index = make(map[nodeKey]nodeID, len(b.index))
+		for k, v := range b.index {
+			view.index[k] = v
+		}
+	}
 	for k, p := range b.pending {
 		view.giveUp(k, p)
 	}
@@ -1188,20 +1186,8 @@ func (b *Builder) Graph() *Graph {
 		}
 		nodes[id] = n
 	}
-	// Ports and Life are shared with the builder where the view did not change an edge:
-	// Finish changes neither (and a slice clipped to its length cannot be appended to in place).
-	out := make([]Edge, 0, len(b.edges)+len(view.edges))
-	edge := func(k edgeKey, e *edgeData) Edge {
-		return Edge{From: int(k.from()), To: int(k.to()), Connections: e.conns, Ports: slices.Clip(e.ports), Failed: k.failed(), Life: e.life}
-	}
-	for k, e := range b.edges {
-		if _, changed := view.edges[k]; !changed {
-			out = append(out, edge(k, e))
-		}
-	}
-	for k, e := range view.edges {
-		out = append(out, edge(k, e))
-	}
+	out := view.drawn.list
+	view.drawn = nil // its table is no longer needed
 	g := Finish(nodes, out)
 	g.Stats.Events, g.Stats.Connections, g.Stats.Lost, g.Stats.Repeats = b.events, view.conns, b.lost, view.repeats
 	return g
