@@ -182,7 +182,7 @@ func (p *Parser) procKey(pr *Proc, ev *Event, key, val []byte) error {
 			pr.Cgroup = n
 		}
 	case "container":
-		pr.Container = p.intern(val)
+		pr.Container = unescape(val) // written escaped, as exe_path and args are
 	case "exe_path":
 		pr.ExePath, pr.ExeTruncated = unescapeTrunc(val)
 	case "host":

@@ -3,6 +3,7 @@
 package trace
 
 import (
+	"bytes"
 	"net/netip"
 	"strconv"
 )
@@ -214,6 +215,22 @@ func Escape(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// escapeComm is a process name from a JSON capture (NetMon, tracee) as a line's comm= carries
+// it and reads it back: escaped (Escape), trailing NULs dropped as the tracers' padding is,
+// and trailing spaces written \x20 (a line's trailing blanks are not part of it), so that
+// the event's canonical line parses to the same name.
+func escapeComm(name string) []byte {
+	b := trimPadding([]byte(Escape(name)))
+	n := len(b)
+	for n > 0 && b[n-1] == ' ' {
+		n--
+	}
+	if n == len(b) {
+		return b
+	}
+	return append(b[:n:n], bytes.Repeat([]byte(`\x20`), len(b)-n)...)
 }
 
 // Proc is what a proc line (line format version 3) says of a process: captured by the

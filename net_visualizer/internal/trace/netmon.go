@@ -74,7 +74,7 @@ func (p *Parser) parseNetMon(line []byte, ev *Event) (Kind, error) {
 	}
 	ev.Local, ev.Remote, ev.Dir = local, remote, Out
 	ev.Conn = strconv.FormatUint(ne.Cookie, 10)
-	ev.Comm, ev.Seen = p.internComm(ev.PID, "", []byte(Escape(rec.Process.Filename)))
+	ev.Comm, ev.Seen = p.internComm(ev.PID, "", escapeComm(rec.Process.Filename))
 	switch ne.Type {
 	case "TcpConnectionEstablish":
 	case "TcpConnectionClose":

@@ -328,7 +328,7 @@ func (p *Parser) traceeEvent(f *traceeFlow, ev *Event) (Kind, error) {
 		ev.RemoteDNS = remoteDNS[0]
 	}
 	ev.Conn = traceeConn(ev)
-	ev.Comm, ev.Seen = p.internComm(ev.PID, ev.Host, []byte(Escape(f.comm)))
+	ev.Comm, ev.Seen = p.internComm(ev.PID, ev.Host, escapeComm(f.comm))
 	// tracee gives the real uid only (userId, real_user.id): it stands for the effective one.
 	ev.Proc = &Proc{PPID: f.ppid, UID: f.uid, EUID: f.uid, ExePath: f.exe, Container: f.container}
 	if f.event == "net_flow_tcp_end" {
