@@ -206,7 +206,7 @@ func testClose(t *testing.T, variant string) {
 				assert.Equal(t, c.clientEnd, e.kv["end"], "end= of the client: %s", e.raw)
 				checkNum(t, e, "sent", c.up)
 				checkNum(t, e, "recv", c.down)
-				checkNum(t, e, "retrans", k.clientEnd.retrans)
+				checkRetrans(t, e, k.clientEnd.retrans)
 				_, hasDur := e.num("dur_us")
 				assert.True(t, hasDur, "dur_us= missing: %s", e.raw)
 				if c.refused {
@@ -237,7 +237,7 @@ func testClose(t *testing.T, variant string) {
 				assert.Equal(t, c.serverEnd, e.kv["end"], "end= of the server: %s", e.raw)
 				checkNum(t, e, "sent", c.down)
 				checkNum(t, e, "recv", c.up)
-				checkNum(t, e, "retrans", k.serverEnd.retrans)
+				checkRetrans(t, e, k.serverEnd.retrans)
 				_, hasDur := e.num("dur_us")
 				assert.True(t, hasDur, "dur_us= missing: %s", e.raw)
 				assert.NotContains(t, e.kv, "connect_us", "connect_us= is for → lines only: %s", e.raw)
@@ -352,7 +352,10 @@ func testClose(t *testing.T, variant string) {
 			}
 			checkField(t, c.name+": bytes_to_server", e.BytesToServer, int64(c.n)*c.up)
 			checkField(t, c.name+": bytes_to_client", e.BytesToClient, int64(c.n)*c.down)
-			checkField(t, c.name+": retransmits", e.Retransmits, retrans)
+			if assert.NotNil(t, e.Retransmits, "%s: retransmits missing", c.name) {
+				assert.GreaterOrEqual(t, *e.Retransmits, retrans, "%s: retransmits, at least the ends' own count", c.name)
+				assert.LessOrEqual(t, *e.Retransmits, retrans+int64(2*c.n*maxLateRetrans), "%s: retransmits", c.name)
+			}
 			checkField(t, c.name+": open", e.Open, 0)
 			checkField(t, c.name+": reconnects", e.Reconnects, int64(c.reconnects))
 			if assert.NotNil(t, e.Closed, "%s: closed{} missing", c.name) {
@@ -395,6 +398,22 @@ func checkNum(t *testing.T, l v2line, key string, want int64) {
 	got, ok := l.num(key)
 	if assert.True(t, ok, "%s= missing or not a number: %s", key, l.raw) {
 		assert.Equal(t, want, got, "%s=: %s", key, l.raw)
+	}
+}
+
+// maxLateRetrans bounds the retransmits an end may make after netpeer's last look at its
+// TCP_INFO, just before close(): a FIN the kernel sends again (a tail loss probe, or the
+// retransmit timer) when the ACK is late, as it can be when the guest of the kernel matrix
+// stalls under emulation. The tracer counts to the socket's end, rightly.
+const maxLateRetrans = 2
+
+// checkRetrans: retrans= is the end's own count, or a little more (maxLateRetrans).
+func checkRetrans(t *testing.T, l v2line, want int64) {
+	t.Helper()
+	got, ok := l.num("retrans")
+	if assert.True(t, ok, "retrans= missing or not a number: %s", l.raw) {
+		assert.GreaterOrEqual(t, got, want, "retrans=, at least what the end counted before closing: %s", l.raw)
+		assert.LessOrEqual(t, got, want+maxLateRetrans, "retrans=: %s", l.raw)
 	}
 }
 
