@@ -209,7 +209,7 @@ type extSlot struct {
 
 type edgeSlot struct {
 	key edgeKey
-	pos int32 // its place in edgeSet.list, plus one (0: empty)
+	pos int32 // its position in the builder's edgeSet, plus one (0: empty)
 }
 
 type procSlot struct {
