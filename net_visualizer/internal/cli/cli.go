@@ -389,8 +389,8 @@ func (r *reading) drain() error {
 	}
 }
 
-// graph is the graph read so far, focused if asked.
-// graph is the graph read so far; last says no more is read (the accumulator is then used up).
+// graph is the graph read so far, focused if asked; last says no more is read (the
+// accumulator is then used up: graph.Builder.Final).
 func (r *reading) graph(last bool) *graph.Graph {
 	if r.o.resolver != nil {
 		// Resolve every external address at once, in parallel, before labelling.
