@@ -911,6 +911,48 @@ func testAggregate(t *testing.T, variant string) {
 	requireBPF(t)
 	root := repoRoot(t)
 	netpeer := buildNetpeer(t, root)
+	r := runAggregate(t, root, netpeer, variant)
+	if r.closesShort() {
+		// A close the kernel did not show the script: its BPF program was skipped while
+		// another one ran on the CPU (README, "Lost events"). Kernels from 6.7 count
+		// that and the trace says "# lost"; older ones (bookworm's 6.1) lose it
+		// silently. Seen once in many runs under TCG. Once more, from the start; the
+		// second run is held to the same exact counts.
+		t.Logf("a close is missing (%v of %v): running the whole case once more", r.closed, r.wantClosed)
+		r = runAggregate(t, root, netpeer, variant)
+	}
+	t.Logf("trace:\n%s", r.text)
+	assert.Equal(t, r.want, r.got, "counts per process and peer, after the final dump at exit")
+	assert.Equal(t, r.wantClosed, r.closed, "aggregated close lines: every connection's close, counted once")
+	assert.Empty(t, r.bad, "stdout holds aggregated lines only")
+	require.NotEmpty(t, r.stderr)
+	assert.Equal(t, "tracing TCP connect/accept with "+variant+" probes, counts every 1 s; Ctrl-C to stop", r.stderr[0])
+	assert.Len(t, r.stderr, 1, "nothing lost, nothing else on stderr")
+}
+
+// aggRun is one run of the aggregate case: what it expected and what the trace held.
+type aggRun struct {
+	want, got          map[aggKey]int
+	wantClosed, closed map[closeAggKey]int
+	bad, stderr        []string
+	text               string
+}
+
+// closesShort: the connects all counted, and the closes short of them by a missing one or
+// more, none counted twice (what a skipped probe run does, and nothing else).
+func (r aggRun) closesShort() bool {
+	if !assert.ObjectsAreEqual(r.want, r.got) || assert.ObjectsAreEqual(r.wantClosed, r.closed) {
+		return false
+	}
+	for k, n := range r.closed {
+		if n > r.wantClosed[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func runAggregate(t *testing.T, root, netpeer, variant string) aggRun {
 	const hostile = "nf\n]x, y"
 
 	tr := startTracer(t, root, "--variant", variant, "--aggregate", "1")
@@ -1004,15 +1046,10 @@ func testAggregate(t *testing.T, variant string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	tr.stop(t)
-	t.Logf("trace:\n%s", tr.text(&tr.stdout))
 	got, bad := sum()
-	assert.Equal(t, want, got, "counts per process and peer, after the final dump at exit")
-	assert.Equal(t, wantClosed, closed(), "aggregated close lines: every connection's close, counted once")
-	assert.Empty(t, bad, "stdout holds aggregated lines only")
-
+	r := aggRun{want: want, got: got, wantClosed: wantClosed, closed: closed(), bad: bad, text: tr.text(&tr.stdout)}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	require.NotEmpty(t, tr.stderr)
-	assert.Equal(t, "tracing TCP connect/accept with "+variant+" probes, counts every 1 s; Ctrl-C to stop", tr.stderr[0])
-	assert.Len(t, tr.stderr, 1, "nothing lost, nothing else on stderr")
+	r.stderr = append([]string(nil), tr.stderr...)
+	return r
 }
