@@ -227,9 +227,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return g
 	}
-	// A snapshot stops when interrupted (it is drawn again whole just after); the final
-	// graph is written whatever happens, unless Abort.
-	snapshot := func() error { return writeOutput(ctx, final(false), o, stdout) }
+	// A snapshot is copied between batches and written beside the reading; it stops when
+	// interrupted (it is drawn again whole just after). The final graph is written whatever
+	// happens, unless Abort.
+	snapshot := func() func() error {
+		g := final(false)
+		return func() error { return writeOutput(ctx, g, o, stdout) }
+	}
 	if err := rd.loop(ctx, snapshot, tick); err != nil {
 		return err
 	}
@@ -343,12 +347,24 @@ func (r *reading) take(bt *batch) error {
 	return nil
 }
 
-// loop takes batches until the input ends or ctx is cancelled, calling snapshot at each tick.
-func (r *reading) loop(ctx context.Context, snapshot func() error, tick ...<-chan time.Time) error {
+// loop takes batches until the input ends or ctx is cancelled. At each tick it takes a
+// snapshot (a copy of the graph, made here between batches) and runs what that returns, the
+// writing, on a goroutine of its own, so that the reading goes on meanwhile: a tick that
+// comes while the last snapshot is still being written is skipped, delaying the next
+// snapshot, never the input. loop returns once that writing is done too.
+func (r *reading) loop(ctx context.Context, snapshot func() func() error, tick ...<-chan time.Time) (err error) {
 	var every <-chan time.Time
 	if len(tick) > 0 {
 		every = tick[0]
 	}
+	var writing chan error // while a snapshot is being written
+	defer func() {
+		if writing != nil {
+			if werr := <-writing; err == nil && werr != nil && ctx.Err() == nil {
+				err = werr
+			}
+		}
+	}()
 	for {
 		var res chan *batch
 		var ok bool
@@ -358,8 +374,18 @@ func (r *reading) loop(ctx context.Context, snapshot func() error, tick ...<-cha
 				return nil
 			}
 		case <-every:
-			if err := snapshot(); err != nil && ctx.Err() == nil {
-				return err
+			if writing != nil {
+				continue
+			}
+			write := snapshot()
+			done := make(chan error, 1)
+			go func() { done <- write() }()
+			writing = done
+			continue
+		case werr := <-writing:
+			writing = nil
+			if werr != nil && ctx.Err() == nil {
+				return werr
 			}
 			continue
 		case <-ctx.Done():

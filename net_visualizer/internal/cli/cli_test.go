@@ -760,3 +760,46 @@ func TestNamesMatchAsShown(t *testing.T) {
 		})
 	}
 }
+
+// TestEverySnapshotsBesideTheReading: snapshots written on their own goroutine while the
+// reading goes on (scripts/test runs this under the race detector) leave the last output the
+// same as one run without -every, on every golden trace at once: closes, proc lines, groups.
+func TestEverySnapshotsBesideTheReading(t *testing.T) {
+	var input bytes.Buffer
+	for _, tr := range goldenTraces(t) {
+		b, err := os.ReadFile(tr)
+		require.NoError(t, err)
+		input.Write(b)
+		input.WriteByte('\n')
+	}
+	for _, args := range [][]string{{"-format", "json"}, {"-group-by", "comm"}} {
+		code, want, stderr := runMain(t, input.String(), args...)
+		require.Equal(t, 0, code, stderr)
+
+		out := filepath.Join(t.TempDir(), "live.out")
+		pr, pw := io.Pipe()
+		done := make(chan int)
+		var errb bytes.Buffer
+		go func() {
+			done <- Main(context.Background(), append([]string{"-every", "1ms", "-o", out}, args...), pr, io.Discard, &errb)
+		}()
+		lines := strings.SplitAfter(input.String(), "\n")
+		for i, l := range lines {
+			_, err := io.WriteString(pw, l)
+			require.NoError(t, err)
+			if i == len(lines)/2 {
+				// A snapshot is written while the reader waits for the second half.
+				deadline := time.Now().Add(20 * time.Second)
+				for _, err := os.Stat(out); err != nil && time.Now().Before(deadline); _, err = os.Stat(out) {
+					time.Sleep(time.Millisecond)
+				}
+				require.FileExists(t, out, "a snapshot halfway")
+			}
+		}
+		require.NoError(t, pw.Close())
+		require.Equal(t, 0, <-done, errb.String())
+		got, err := os.ReadFile(out)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(got), "%v: the last output is the whole graph", args)
+	}
+}
