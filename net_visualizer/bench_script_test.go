@@ -11,7 +11,7 @@ import (
 )
 
 // TestBenchVisualizerTables: scripts/bench-visualizer prints its table, and with --big the
-// rows the big-graph bars are read from (the reading alone, DOT and JSON), every one a
+// rows the big-graph bars are read from (the reading alone, DOT, JSON and -every), every one a
 // measurement (no "failed"). Small traces: this checks the script, not the speed.
 func TestBenchVisualizerTables(t *testing.T) {
 	if testing.Short() {
@@ -24,7 +24,8 @@ func TestBenchVisualizerTables(t *testing.T) {
 	}{
 		{[]string{"--runs", "1", "--", "-connections", "2000"}, []string{"cat (read floor)", "baseline", "net_visualizer"}},
 		{[]string{"--runs", "1", "--big", "--", "-connections", "3000", "-processes", "50", "-external", "100", "-inbound", "0.05"},
-			[]string{"cat (read floor)", "baseline", "net_visualizer -pid 1 (all filtered out)", "net_visualizer", "net_visualizer -format json"}},
+			[]string{"cat (read floor)", "baseline", "net_visualizer -pid 1 (all filtered out)", "net_visualizer", "net_visualizer -format json",
+				"net_visualizer -every 1s -o FILE"}},
 	} {
 		out, err := exec.Command("../scripts/bench-visualizer", tt.args...).CombinedOutput()
 		require.NoError(t, err, "%s", out)
